@@ -1,0 +1,45 @@
+/**
+ * Size rules for PutRecord and PutRecords that depend on the client's limits (streams can raise
+ * `MaxRecordSizeInKiB` up to 10 MiB), counted as the service counts them: UTF-8 bytes of the
+ * partition key plus the data bytes, before base64.
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
+ */
+import type { ValidationIssue } from './errors.ts';
+import { utf8ByteLength } from './internal/utf8.ts';
+import type { RecordLimits } from './limits.ts';
+
+interface SizedEntry {
+  PartitionKey?: string;
+  Data: Uint8Array;
+}
+
+/** Bytes the service counts for one record: partition key (UTF-8) + data. */
+export function recordSize(entry: SizedEntry): number {
+  return (entry.PartitionKey === undefined ? 0 : utf8ByteLength(entry.PartitionKey)) + entry.Data.length;
+}
+
+export function checkPutRecordSize(input: unknown, limits: RecordLimits): ValidationIssue[] {
+  const size = recordSize(input as SizedEntry);
+  return size > limits.maxRecordBytes
+    ? [{ path: 'Data', rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` }]
+    : [];
+}
+
+export function checkPutRecordsSize(input: unknown, limits: RecordLimits): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  let total = 0;
+  (input as { Records: SizedEntry[] }).Records.forEach((entry, index) => {
+    const size = recordSize(entry);
+    total += size;
+    if (size > limits.maxRecordBytes) {
+      issues.push({
+        path: `Records[${index}].Data`,
+        rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}`,
+      });
+    }
+  });
+  if (total > limits.maxRequestBytes) {
+    issues.push({ path: 'Records', rule: `records total ${total} bytes, more than the request limit of ${limits.maxRequestBytes}` });
+  }
+  return issues;
+}
