@@ -1,0 +1,65 @@
+// Shard prediction. Kinesis maps a record to a shard by its hash key: the ExplicitHashKey when
+// given, else the MD5 of the partition key's UTF-8 bytes read as an unsigned 128-bit big-endian
+// integer. Each shard owns an inclusive range [StartingHashKey, EndingHashKey] of decimal strings.
+// Hash keys exceed 2^53, so all arithmetic is BigInt.
+// https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecordsRequestEntry.html
+// https://docs.aws.amazon.com/kinesis/latest/APIReference/API_HashKeyRange.html
+
+import { md5 } from './md5.ts';
+import { encodeUtf8 } from './utf8.ts';
+
+/** The largest hash key, 2^128 - 1. Hash keys range over [0, MAX_HASH_KEY]. */
+export const MAX_HASH_KEY = 0xffffffffffffffffffffffffffffffffn;
+
+// The API pattern for ExplicitHashKey; the range check against MAX_HASH_KEY is separate.
+const EXPLICIT_HASH_KEY_PATTERN = /^(0|[1-9]\d{0,38})$/;
+
+/**
+ * The hash key Kinesis derives from a partition key: MD5 over its UTF-8 bytes, read as an
+ * unsigned 128-bit big-endian integer.
+ *
+ * @example
+ * partitionKeyToHashKey('a'); // 16955237001963240173058271559858726497n
+ */
+export function partitionKeyToHashKey(partitionKey: string): bigint {
+  const digest = md5(encodeUtf8(partitionKey));
+  const view = new DataView(digest.buffer, digest.byteOffset, digest.byteLength);
+  return (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
+}
+
+/**
+ * Whether `value` is a valid ExplicitHashKey: a decimal integer without leading zeros matching
+ * `0|([1-9]\d{0,38})`, and at most {@link MAX_HASH_KEY}. Kinesis rejects a key that matches the
+ * pattern but is out of range with InvalidArgumentException.
+ */
+export function isValidExplicitHashKey(value: string): boolean {
+  return EXPLICIT_HASH_KEY_PATTERN.test(value) && BigInt(value) <= MAX_HASH_KEY;
+}
+
+/** The fields of a ListShards `Shard` that {@link findShardForHashKey} reads. */
+export interface ShardWithHashKeyRange {
+  ShardId: string;
+  HashKeyRange: { StartingHashKey: string; EndingHashKey: string };
+  SequenceNumberRange?: { EndingSequenceNumber?: string };
+}
+
+/**
+ * The shard whose hash key range contains `hashKey`, or `undefined` when none does.
+ *
+ * A closed parent shard (one with `SequenceNumberRange.EndingSequenceNumber`) covers the same
+ * range as its children after a reshard, so an open shard is preferred when both match; a
+ * closed one is returned only when no open shard covers the key.
+ */
+export function findShardForHashKey<T extends ShardWithHashKeyRange>(
+  shards: readonly T[],
+  hashKey: bigint,
+): T | undefined {
+  let closed: T | undefined;
+  for (const shard of shards) {
+    const range = shard.HashKeyRange;
+    if (hashKey < BigInt(range.StartingHashKey) || hashKey > BigInt(range.EndingHashKey)) continue;
+    if (shard.SequenceNumberRange?.EndingSequenceNumber === undefined) return shard;
+    closed ??= shard;
+  }
+  return closed;
+}
