@@ -21,7 +21,6 @@ import {
   sanitizeFaultName,
   type ValidationIssue,
 } from './errors.ts';
-import { encodeBase64 } from './internal/base64.ts';
 import { sleep } from './internal/sleep.ts';
 import { resolveRecordLimits, type RecordLimits } from './limits.ts';
 import { decideRetry, parseRetryAfter, resolveRetryOptions, RetryQuota, type ResolvedRetryOptions, type RetryOptions } from './retry.ts';
@@ -97,7 +96,7 @@ export interface OperationSpec {
   name: string;
   input: z.ZodMiniType | undefined;
   output: z.ZodMiniType | undefined;
-  /** Rules that depend on the client's configured limits. */
+  /** Rules that depend on the client's configured limits; given the caller's input once it passed the schema. */
   check?: (input: unknown, limits: RecordLimits) => ValidationIssue[];
 }
 
@@ -210,25 +209,32 @@ function parseWith(schema: z.ZodMiniType, value: unknown, operation: string, sou
   return result.data;
 }
 
-/** Validate an input as `send()` would, without sending anything. */
+/**
+ * Validate an input as `send()` would, without sending anything. Returns the wire form: blobs as
+ * base64, timestamps as epoch seconds (AWS JSON 1.1), ready for `JSON.stringify`.
+ */
 export function validateInput(client: KinesisClient, operation: OperationSpec, input: unknown): unknown {
-  const parsed = operation.input ? parseWith(operation.input, input, operation.name, 'input') : {};
-  const issues = operation.check?.(parsed, client.limits) ?? [];
+  const wire = operation.input ? parseWith(operation.input, input, operation.name, 'input') : {};
+  const issues = operation.check?.(input, client.limits) ?? [];
   if (issues.length) throw new KinesisValidationError(operation.name, 'input', issues);
-  return parsed;
+  return wire;
 }
 
-// JSON 1.1 sends blobs as base64 and timestamps as epoch seconds.
-function wireReplacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
-  const raw = this[key];
-  if (raw instanceof Uint8Array) return encodeBase64(raw);
-  if (raw instanceof Date) return raw.getTime() / 1000;
-  return value;
-}
-
-// The service may send `null` for an absent member: treat it as absent.
-function dropNulls(_key: string, value: unknown): unknown {
-  return value === null ? undefined : value;
+/**
+ * The service may send `null` for an absent member: delete those in place so the output schemas
+ * see them as absent. (A walk is several times faster than a `JSON.parse` reviver.)
+ */
+function deleteNulls(value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const item of value) if (item !== null && typeof item === 'object') deleteNulls(item);
+  } else if (value !== null && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    for (const key in object) {
+      const member = object[key];
+      if (member === null) delete object[key];
+      else if (typeof member === 'object') deleteNulls(member);
+    }
+  }
 }
 
 // ---- one attempt -----------------------------------------------------------------------------------
@@ -305,7 +311,8 @@ async function attemptOnce(
     if (!operation.output) return { ok: true, value: undefined };
     let json: unknown;
     try {
-      json = text ? JSON.parse(text, dropNulls) : {};
+      json = text ? JSON.parse(text) : {};
+      deleteNulls(json);
     } catch {
       throw new KinesisValidationError(operation.name, 'output', [{ path: '', rule: `response body is not JSON (${snippet(text)})` }]);
     }
@@ -372,7 +379,7 @@ export function serverTimeFromSkewError(error: KinesisServiceError, response: Re
 export async function send(client: KinesisClient, operation: OperationSpec, input: unknown, options: CallOptions = {}): Promise<unknown> {
   const { signal } = options;
   const parsed = validateInput(client, operation, input);
-  const body = JSON.stringify(parsed, wireReplacer);
+  const body = JSON.stringify(parsed);
   const { state } = client;
   let spent = 0;
   let refreshedCredentials = false;

@@ -10,12 +10,14 @@ import type { RecordLimits } from './limits.ts';
 
 interface SizedEntry {
   PartitionKey?: string;
-  Data: Uint8Array;
+  /** As the caller gave it: bytes, or a string sent as UTF-8. */
+  Data: Uint8Array | string;
 }
 
-/** Bytes the service counts for one record: partition key (UTF-8) + data. */
+/** Bytes the service counts for one record: partition key (UTF-8) + data (UTF-8 for a string). */
 export function recordSize(entry: SizedEntry): number {
-  return (entry.PartitionKey === undefined ? 0 : utf8ByteLength(entry.PartitionKey)) + entry.Data.length;
+  const keyBytes = entry.PartitionKey === undefined ? 0 : utf8ByteLength(entry.PartitionKey);
+  return keyBytes + (typeof entry.Data === 'string' ? utf8ByteLength(entry.Data) : entry.Data.length);
 }
 
 export function checkPutRecordSize(input: unknown, limits: RecordLimits): ValidationIssue[] {

@@ -3,20 +3,20 @@
  * that the API model cannot express.
  */
 import * as z from 'zod/mini';
-import { decodeBase64 } from './internal/base64.ts';
+import { decodeBase64, encodeBase64 } from './internal/base64.ts';
 import { encodeUtf8, isWellFormedUtf16 } from './internal/utf8.ts';
 
 const MAX_HASH_KEY = 2n ** 128n - 1n;
 
 /**
- * Record data on the way in: bytes as they are, or a string sent as its UTF-8 bytes. A string is
- * never taken for base64: the client base64-encodes exactly once, on the wire.
+ * Record data on the way in: bytes as they are, or a string sent as its UTF-8 bytes, turned into
+ * the wire's base64 here, exactly once. A string is never taken for base64.
  */
 export const dataInput = /* @__PURE__ */ z.pipe(
-  /* @__PURE__ */ z.union([/* @__PURE__ */ z.instanceof(Uint8Array), /* @__PURE__ */ z.string()], {
+  /* @__PURE__ */ z.custom<Uint8Array | string>((value) => value instanceof Uint8Array || typeof value === 'string', {
     error: 'must be a Uint8Array or a string',
   }),
-  /* @__PURE__ */ z.transform((value): Uint8Array => (typeof value === 'string' ? encodeUtf8(value) : value)),
+  /* @__PURE__ */ z.transform((value): string => encodeBase64(typeof value === 'string' ? encodeUtf8(value) : value)),
 );
 
 /** Record data on the way out: the wire's base64 becomes bytes. */
@@ -26,7 +26,10 @@ export const dataOutput = /* @__PURE__ */ z.pipe(
 );
 
 /** Timestamps are sent as epoch seconds (AWS JSON 1.1). */
-export const timestampInput = /* @__PURE__ */ z.date({ error: 'must be a valid Date' });
+export const timestampInput = /* @__PURE__ */ z.pipe(
+  /* @__PURE__ */ z.date({ error: 'must be a valid Date' }),
+  /* @__PURE__ */ z.transform((value: Date): number => value.getTime() / 1000),
+);
 
 /** Timestamps arrive as epoch seconds (a fraction is allowed); an ISO string is accepted too. */
 export const timestampOutput = /* @__PURE__ */ z.pipe(

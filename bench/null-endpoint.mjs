@@ -1,0 +1,38 @@
+// A do-nothing Kinesis endpoint for client-cost benchmarks: it reads each request body and answers
+// a canned success of the right size (PutRecords: one result entry per record sent), without
+// storing anything. Prints its port on stdout.
+import { createServer } from 'node:http';
+
+const SEQUENCE = '49680721631307556702168416044959309240192869867364286466';
+const cache = new Map();
+function putRecordsResponse(count) {
+  let body = cache.get(count);
+  if (!body) {
+    const entry = { SequenceNumber: SEQUENCE, ShardId: 'shardId-000000000000' };
+    body = JSON.stringify({ FailedRecordCount: 0, Records: Array.from({ length: count }, () => entry) });
+    cache.set(count, body);
+  }
+  return body;
+}
+
+const server = createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    let body = '{}';
+    if (target.endsWith('.PutRecords')) {
+      // Count entries without a full parse: each entry has exactly one "PartitionKey".
+      const text = Buffer.concat(chunks).toString('utf8');
+      const count = text.split('"PartitionKey"').length - 1;
+      body = putRecordsResponse(count);
+    } else if (target.endsWith('.PutRecord')) {
+      body = JSON.stringify({ SequenceNumber: SEQUENCE, ShardId: 'shardId-000000000000' });
+    }
+    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'bench', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+process.on('SIGTERM', () => process.exit(0));
