@@ -94,8 +94,10 @@ export interface CallOptions {
 /** What an operation module tells `send()`. */
 export interface OperationSpec {
   name: string;
-  input: z.ZodMiniType | undefined;
-  output: z.ZodMiniType | undefined;
+  /** The input schema, built on first use. */
+  input: (() => z.ZodMiniType) | undefined;
+  /** The output schema, built on first use. */
+  output: (() => z.ZodMiniType) | undefined;
   /** Rules that depend on the client's configured limits; given the caller's input once it passed the schema. */
   check?: (input: unknown, limits: RecordLimits) => ValidationIssue[];
 }
@@ -175,7 +177,17 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function toIssues(issues: readonly ZodIssue[]): ValidationIssue[] {
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** Our own wording for zod's issues (zod/mini carries no locale, and we never call `z.config()`). */
+function toIssues(issues: readonly ZodIssue[], root: unknown): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys' && issue.keys) {
@@ -183,8 +195,9 @@ function toIssues(issues: readonly ZodIssue[]): ValidationIssue[] {
       continue;
     }
     let rule = issue.message;
-    if (issue.code === 'invalid_type' && issue.path.length > 0 && rule === 'Invalid input') rule = `must be ${issue.expected ?? 'set'}`;
-    if (rule === 'Invalid input' && issue.code === 'invalid_type') rule = 'is required';
+    if (issue.code === 'invalid_type' && rule === 'Invalid input') {
+      rule = valueAt(root, issue.path) === undefined ? 'is required' : `must be ${issue.expected === 'array' ? 'an array' : `a ${issue.expected ?? 'value of another type'}`}`;
+    }
     out.push({ path: formatPath(issue.path), rule });
   }
   return out;
@@ -200,12 +213,7 @@ function parseWith(schema: z.ZodMiniType, value: unknown, operation: string, sou
       { path: '', rule: error instanceof Error ? error.message : String(error) },
     ]);
   }
-  if (!result.success) {
-    const issues = toIssues(result.error.issues as unknown as ZodIssue[]);
-    // A required member left out reads better as "is required" than as a type mismatch.
-    for (const issue of issues) if (/^must be (undefined|set)$/.test(issue.rule)) issue.rule = 'is required';
-    throw new KinesisValidationError(operation, source, issues);
-  }
+  if (!result.success) throw new KinesisValidationError(operation, source, toIssues(result.error.issues as unknown as ZodIssue[], value));
   return result.data;
 }
 
@@ -214,7 +222,7 @@ function parseWith(schema: z.ZodMiniType, value: unknown, operation: string, sou
  * base64, timestamps as epoch seconds (AWS JSON 1.1), ready for `JSON.stringify`.
  */
 export function validateInput(client: KinesisClient, operation: OperationSpec, input: unknown): unknown {
-  const wire = operation.input ? parseWith(operation.input, input, operation.name, 'input') : {};
+  const wire = operation.input ? parseWith(operation.input(), input, operation.name, 'input') : {};
   const issues = operation.check?.(input, client.limits) ?? [];
   if (issues.length) throw new KinesisValidationError(operation.name, 'input', issues);
   return wire;
@@ -316,7 +324,7 @@ async function attemptOnce(
     } catch {
       throw new KinesisValidationError(operation.name, 'output', [{ path: '', rule: `response body is not JSON (${snippet(text)})` }]);
     }
-    return { ok: true, value: parseWith(operation.output, json, operation.name, 'output') };
+    return { ok: true, value: parseWith(operation.output(), json, operation.name, 'output') };
   }
   return { ok: false, error: serviceError(operation.name, response, text, state.now()), response };
 }
@@ -386,6 +394,7 @@ export async function send(client: KinesisClient, operation: OperationSpec, inpu
 
   for (let attempt = 1; ; attempt++) {
     if (signal?.aborted) throw signal.reason;
+    const signedWithOffset = state.clockOffsetMs;
     const result = await attemptOnce(client, operation, body, signal);
     if (result.ok) {
       state.quota.release(spent);
@@ -396,9 +405,10 @@ export async function send(client: KinesisClient, operation: OperationSpec, inpu
     if (error instanceof KinesisServiceError && error.kind === 'clock-skew') {
       const serverMs = serverTimeFromSkewError(error, response);
       const offset = serverMs === undefined ? undefined : serverMs - state.now();
-      // Only a real skew is corrected; a signature refused for another reason is not retried.
-      if (offset === undefined || Math.abs(offset - state.clockOffsetMs) < CLOCK_SKEW_THRESHOLD_MS) throw error;
-      state.clockOffsetMs = offset;
+      // Only a real skew is worth a retry: the offset this attempt was signed with must be off by
+      // the threshold. (A concurrent call may already have corrected the shared offset.)
+      if (offset === undefined || Math.abs(offset - signedWithOffset) < CLOCK_SKEW_THRESHOLD_MS) throw error;
+      if (Math.abs(offset - state.clockOffsetMs) >= CLOCK_SKEW_THRESHOLD_MS) state.clockOffsetMs = offset;
     }
     if (error instanceof KinesisServiceError && error.kind === 'expired-credentials') {
       if (refreshedCredentials) throw error;

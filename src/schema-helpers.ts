@@ -9,59 +9,79 @@ import { encodeUtf8, isWellFormedUtf16 } from './internal/utf8.ts';
 const MAX_HASH_KEY = 2n ** 128n - 1n;
 
 /**
+ * Build a value on first use and keep it. Every schema is wrapped in one, so importing the package
+ * constructs nothing: an app pays only for the schemas of the operations it calls.
+ */
+export function lazySchema<T>(build: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= build());
+}
+
+/**
  * Record data on the way in: bytes as they are, or a string sent as its UTF-8 bytes, turned into
  * the wire's base64 here, exactly once. A string is never taken for base64.
  */
-export const dataInput = /* @__PURE__ */ z.pipe(
-  /* @__PURE__ */ z.custom<Uint8Array | string>((value) => value instanceof Uint8Array || typeof value === 'string', {
-    error: 'must be a Uint8Array or a string',
-  }),
-  /* @__PURE__ */ z.transform((value): string => encodeBase64(typeof value === 'string' ? encodeUtf8(value) : value)),
+export const dataInput = /* @__PURE__ */ lazySchema(() =>
+  z.pipe(
+    z.custom<Uint8Array | string>((value) => value instanceof Uint8Array || typeof value === 'string', {
+      error: 'must be a Uint8Array or a string',
+    }),
+    z.transform((value): string => encodeBase64(typeof value === 'string' ? encodeUtf8(value) : value)),
+  ),
 );
 
 /** Record data on the way out: the wire's base64 becomes bytes. */
-export const dataOutput = /* @__PURE__ */ z.pipe(
-  /* @__PURE__ */ z.string(),
-  /* @__PURE__ */ z.transform((value: string): Uint8Array => decodeBase64(value)),
+export const dataOutput = /* @__PURE__ */ lazySchema(() =>
+  z.pipe(
+    z.string(),
+    z.transform((value: string): Uint8Array => decodeBase64(value)),
+  ),
 );
 
 /** Timestamps are sent as epoch seconds (AWS JSON 1.1). */
-export const timestampInput = /* @__PURE__ */ z.pipe(
-  /* @__PURE__ */ z.date({ error: 'must be a valid Date' }),
-  /* @__PURE__ */ z.transform((value: Date): number => value.getTime() / 1000),
+export const timestampInput = /* @__PURE__ */ lazySchema(() =>
+  z.pipe(
+    z.date({ error: 'must be a valid Date' }),
+    z.transform((value: Date): number => value.getTime() / 1000),
+  ),
 );
 
 /** Timestamps arrive as epoch seconds (a fraction is allowed); an ISO string is accepted too. */
-export const timestampOutput = /* @__PURE__ */ z.pipe(
-  /* @__PURE__ */ z.union([/* @__PURE__ */ z.number(), /* @__PURE__ */ z.string()]),
-  /* @__PURE__ */ z.transform((value: number | string): Date =>
-    typeof value === 'number' ? new Date(Math.round(value * 1000)) : new Date(value),
+export const timestampOutput = /* @__PURE__ */ lazySchema(() =>
+  z.pipe(
+    z.union([z.number(), z.string()]),
+    z.transform((value: number | string): Date => (typeof value === 'number' ? new Date(Math.round(value * 1000)) : new Date(value))),
   ),
 );
 
 /** A lone surrogate has no UTF-8 form: the service could not hash or store such a key. */
-export const isWellFormedCheck = /* @__PURE__ */ z.refine<string>((value) => isWellFormedUtf16(value), {
-  error: 'must be well-formed UTF-16 (no lone surrogates)',
-});
+export const isWellFormedCheck = /* @__PURE__ */ lazySchema(() =>
+  z.refine<string>((value) => isWellFormedUtf16(value), { error: 'must be well-formed UTF-16 (no lone surrogates)' }),
+);
 
 /** The model's pattern allows 39 digits; a hash key is an unsigned 128-bit number. */
-export const hashKeyRangeCheck = /* @__PURE__ */ z.refine<string>(
-  (value) => !/^\d+$/.test(value) || BigInt(value) <= MAX_HASH_KEY,
-  { error: 'must be at most 2^128 - 1 (340282366920938463463374607431768211455)' },
+export const hashKeyRangeCheck = /* @__PURE__ */ lazySchema(() =>
+  z.refine<string>((value) => !/^\d+$/.test(value) || BigInt(value) <= MAX_HASH_KEY, {
+    error: 'must be at most 2^128 - 1 (340282366920938463463374607431768211455)',
+  }),
 );
 
 /** Number of entries in a map (the model's `length` on `TagMap`). */
 export function entryCountCheck(min: number, max: number) {
-  return z.refine<Record<string, unknown>>((value) => {
-    const count = Object.keys(value).length;
-    return count >= min && count <= max;
-  }, { error: `must have from ${min} to ${max} entries` });
+  return z.refine<Record<string, unknown>>(
+    (value) => {
+      const count = Object.keys(value).length;
+      return count >= min && count <= max;
+    },
+    { error: `must have from ${min} to ${max} entries` },
+  );
 }
 
 /** A union structure sets exactly one member. */
-export const exactlyOneMemberCheck = /* @__PURE__ */ z.refine<Record<string, unknown>>(
-  (value) => Object.values(value).filter((v) => v !== undefined).length === 1,
-  { error: 'must set exactly one member' },
+export const exactlyOneMemberCheck = /* @__PURE__ */ lazySchema(() =>
+  z.refine<Record<string, unknown>>((value) => Object.values(value).filter((v) => v !== undefined).length === 1, {
+    error: 'must set exactly one member',
+  }),
 );
 
 /**

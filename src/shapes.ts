@@ -2,7 +2,8 @@
 /**
  * Types and zod/mini schemas for every shape of the Kinesis Data Streams API
  * (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_Types.html), with AWS's own field names.
- * Each schema is a pure expression, so a bundler drops the ones an app never uses.
+ * Each schema is built on first use (`lazySchema`), so an app pays only for the operations it
+ * calls, and each is a pure expression, so a bundler drops the ones an app never uses.
  */
 import * as z from 'zod/mini';
 import {
@@ -12,6 +13,7 @@ import {
   exactlyOneMemberCheck,
   hashKeyRangeCheck,
   isWellFormedCheck,
+  lazySchema,
   streamIdentityCheck,
   timestampInput,
   timestampOutput,
@@ -764,733 +766,733 @@ export interface WarmThroughputObject {
 
 // ---- input schemas: every model constraint, unknown fields refused ----
 
-export const StreamARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(2048, { error: "length must be at most 2048" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+$"), { error: "must match ^arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+$" }));
-export const StreamIdInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(24, { error: "length must be at most 24" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[a-z0-9]{20}-[a-z0-9]{3}$"), { error: "must match ^[a-z0-9]{20}-[a-z0-9]{3}$" }));
-export const StreamNameInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(128, { error: "length must be at most 128" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" }));
-export const TagKeyInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(128, { error: "length must be at most 128" }));
-export const TagValueInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(0, { error: "length must be at least 0" }), /* @__PURE__ */ z.maxLength(256, { error: "length must be at most 256" }));
-export const TagMapInputSchema = /* @__PURE__ */ z.record(TagKeyInputSchema, TagValueInputSchema, { error: "must be an object of string values" }).check(/* @__PURE__ */ entryCountCheck(1, 200));
-export const AddTagsToStreamInputSchema = /* @__PURE__ */ z.strictObject({
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-    Tags: TagMapInputSchema,
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const BooleanObjectInputSchema = /* @__PURE__ */ z.boolean({ error: "must be a boolean" });
-export const BucketARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(2048, { error: "length must be at most 2048" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^arn:aws[-a-z0-9]*:s3:::[a-z0-9._-]{3,63}$"), { error: "must match ^arn:aws[-a-z0-9]*:s3:::[a-z0-9._-]{3,63}$" }));
-export const ChannelARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(2048, { error: "length must be at most 2048" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^arn:aws.*:kinesis:.*:\\d{12}:channel/\\S+$"), { error: "must match ^arn:aws.*:kinesis:.*:\\d{12}:channel/\\S+$" }));
-export const ChannelEncryptionTypeInputSchema = /* @__PURE__ */ z.enum(["KMS"], { error: "must be one of KMS" });
-export const KeyIdInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(2048, { error: "length must be at most 2048" }));
-export const ChannelEncryptionConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    EncryptionType: ChannelEncryptionTypeInputSchema,
-    KeyId: KeyIdInputSchema,
-  }, { error: "must be an object" });
-export const CloudWatchLogGroupNameInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(512, { error: "length must be at most 512" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[\\.\\-_/#A-Za-z0-9]+$"), { error: "must match ^[\\.\\-_/#A-Za-z0-9]+$" }));
-export const CloudWatchLogStreamNameInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(512, { error: "length must be at most 512" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[^:*]*$"), { error: "must match ^[^:*]*$" }));
-export const CloudWatchLogsInputSchema = /* @__PURE__ */ z.strictObject({
-    Enabled: BooleanObjectInputSchema,
-    LogGroupName: /* @__PURE__ */ z.optional(CloudWatchLogGroupNameInputSchema),
-    LogStreamName: /* @__PURE__ */ z.optional(CloudWatchLogStreamNameInputSchema),
-  }, { error: "must be an object" });
-export const ChannelLoggingConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    CloudWatchLogs: CloudWatchLogsInputSchema,
-  }, { error: "must be an object" });
-export const CloudWatchLogsUpdateInputSchema = /* @__PURE__ */ z.strictObject({
-    Enabled: BooleanObjectInputSchema,
-    LogGroupName: /* @__PURE__ */ z.optional(CloudWatchLogGroupNameInputSchema),
-    LogStreamName: /* @__PURE__ */ z.optional(CloudWatchLogStreamNameInputSchema),
-  }, { error: "must be an object" });
-export const ChannelLoggingUpdateInputSchema = /* @__PURE__ */ z.strictObject({
-    CloudWatchLogs: CloudWatchLogsUpdateInputSchema,
-  }, { error: "must be an object" });
-export const ChannelNameInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(128, { error: "length must be at most 128" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" }));
-export const GSRSchemaARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(512, { error: "length must be at most 512" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^arn:aws[-a-z0-9]*:glue:[-a-z0-9]+:\\d{12}:schema/[-a-zA-Z0-9_$#.]+/[-a-zA-Z0-9_$#.]+$"), { error: "must match ^arn:aws[-a-z0-9]*:glue:[-a-z0-9]+:\\d{12}:schema/[-a-zA-Z0-9_$#.]+/[-a-zA-Z0-9_$#.]+$" }));
-export const RecordFormatTypeInputSchema = /* @__PURE__ */ z.enum(["GSR_JSON","JSON","STRING","BYTE_ARRAY"], { error: "must be one of GSR_JSON, JSON, STRING, BYTE_ARRAY" });
-export const RecordConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    GSRSchemaARN: /* @__PURE__ */ z.optional(GSRSchemaARNInputSchema),
-    RecordFormatType: RecordFormatTypeInputSchema,
-  }, { error: "must be an object" });
-export const ChannelStreamConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    RecordConfiguration: RecordConfigurationInputSchema,
-    StreamARN: StreamARNInputSchema,
-  }, { error: "must be an object" });
-export const ChannelStreamConfigurationListInputSchema = /* @__PURE__ */ z.array(ChannelStreamConfigurationInputSchema, { error: "must be an array" }).check(/* @__PURE__ */ z.minLength(1, { error: "must have at least 1 items" }), /* @__PURE__ */ z.maxLength(10000, { error: "must have at most 10000 items" }));
-export const ConsumerARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(2048, { error: "length must be at most 2048" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+$"), { error: "must match ^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+$" }));
-export const ConsumerNameInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(128, { error: "length must be at most 128" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" }));
-export const DataFreshnessInSecondsInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" });
-export const S3ErrorOutputPrefixInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(512, { error: "length must be at most 512" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[0-9A-Za-z!\\-_'.*()\\/]+$"), { error: "must match ^[0-9A-Za-z!\\-_'.*()\\/]+$" }));
-export const ExpectedBucketOwnerInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(12, { error: "length must be at least 12" }), /* @__PURE__ */ z.maxLength(12, { error: "length must be at most 12" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^\\d{12}$"), { error: "must match ^\\d{12}$" }));
-export const DeadLetterQueueS3ConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    BucketARN: BucketARNInputSchema,
-    ErrorOutputPrefix: /* @__PURE__ */ z.optional(S3ErrorOutputPrefixInputSchema),
-    ExpectedBucketOwner: ExpectedBucketOwnerInputSchema,
-  }, { error: "must be an object" });
-export const S3CompressionTypeInputSchema = /* @__PURE__ */ z.enum(["NONE","GZIP","ZSTD"], { error: "must be one of NONE, GZIP, ZSTD" });
-export const S3OutputKeyTemplateInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(1024, { error: "length must be at most 1024" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[0-9A-Za-z!\\-_'.*()\\/=:{}]+$"), { error: "must match ^[0-9A-Za-z!\\-_'.*()\\/=:{}]+$" }));
-export const S3StorageClassInputSchema = /* @__PURE__ */ z.enum(["STANDARD","INTELLIGENT_TIERING","GLACIER_IR"], { error: "must be one of STANDARD, INTELLIGENT_TIERING, GLACIER_IR" });
-export const S3StorageConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    BucketARN: BucketARNInputSchema,
-    CompressionType: S3CompressionTypeInputSchema,
-    ExpectedBucketOwner: ExpectedBucketOwnerInputSchema,
-    OutputKeyTemplate: /* @__PURE__ */ z.optional(S3OutputKeyTemplateInputSchema),
-    StorageClass: /* @__PURE__ */ z.optional(S3StorageClassInputSchema),
-  }, { error: "must be an object" });
-export const S3DestinationConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    DataFreshnessInSeconds: /* @__PURE__ */ z.optional(DataFreshnessInSecondsInputSchema),
-    DeadLetterQueueS3Configuration: /* @__PURE__ */ z.optional(DeadLetterQueueS3ConfigurationInputSchema),
-    StorageConfiguration: S3StorageConfigurationInputSchema,
-  }, { error: "must be an object" });
-export const S3TablesCompressionTypeInputSchema = /* @__PURE__ */ z.enum(["NONE","ZSTD","SNAPPY"], { error: "must be one of NONE, ZSTD, SNAPPY" });
-export const S3TablesNamespaceInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(255, { error: "length must be at most 255" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[0-9a-z_]+$"), { error: "must match ^[0-9a-z_]+$" }));
-export const PartitionSourceNameInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(255, { error: "length must be at most 255" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[a-zA-Z0-9\\.\\_]+$"), { error: "must match ^[a-zA-Z0-9\\.\\_]+$" }));
-export const PartitionTransformInputSchema = /* @__PURE__ */ z.enum(["TIME_HOUR"], { error: "must be one of TIME_HOUR" });
-export const PartitionFieldInputSchema = /* @__PURE__ */ z.strictObject({
-    SourceName: PartitionSourceNameInputSchema,
-    Transform: PartitionTransformInputSchema,
-  }, { error: "must be an object" });
-export const PartitionFieldListInputSchema = /* @__PURE__ */ z.array(PartitionFieldInputSchema, { error: "must be an array" }).check(/* @__PURE__ */ z.minLength(1, { error: "must have at least 1 items" }), /* @__PURE__ */ z.maxLength(10, { error: "must have at most 10 items" }));
-export const PartitionSpecInputSchema = /* @__PURE__ */ z.strictObject({
-    PartitionFields: PartitionFieldListInputSchema,
-  }, { error: "must be an object" });
-export const TableBucketARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(2048, { error: "length must be at most 2048" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^arn:aws[-a-z0-9]*:s3tables:[-a-z0-9]+:\\d{12}:bucket/[a-z0-9_-]{3,63}$"), { error: "must match ^arn:aws[-a-z0-9]*:s3tables:[-a-z0-9]+:\\d{12}:bucket/[a-z0-9_-]{3,63}$" }));
-export const S3TablesTableNameInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(255, { error: "length must be at most 255" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[0-9a-z_]+$"), { error: "must match ^[0-9a-z_]+$" }));
-export const S3TablesConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    CompressionType: S3TablesCompressionTypeInputSchema,
-    Namespace: S3TablesNamespaceInputSchema,
-    PartitionSpec: /* @__PURE__ */ z.optional(PartitionSpecInputSchema),
-    TableBucketARN: TableBucketARNInputSchema,
-    TableName: S3TablesTableNameInputSchema,
-  }, { error: "must be an object" });
-export const S3TablesConfigurationListInputSchema = /* @__PURE__ */ z.array(S3TablesConfigurationInputSchema, { error: "must be an array" }).check(/* @__PURE__ */ z.minLength(1, { error: "must have at least 1 items" }), /* @__PURE__ */ z.maxLength(10000, { error: "must have at most 10000 items" }));
-export const S3TablesDestinationConfigurationInputSchema = /* @__PURE__ */ z.strictObject({
-    DataFreshnessInSeconds: /* @__PURE__ */ z.optional(DataFreshnessInSecondsInputSchema),
-    DeadLetterQueueS3Configuration: DeadLetterQueueS3ConfigurationInputSchema,
-    S3TablesConfigurationList: S3TablesConfigurationListInputSchema,
-  }, { error: "must be an object" });
-export const RoleARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(512, { error: "length must be at most 512" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^arn:aws[-a-z0-9]*:iam::\\d{12}:role/[a-zA-Z_0-9+=,.@\\-_/]+$"), { error: "must match ^arn:aws[-a-z0-9]*:iam::\\d{12}:role/[a-zA-Z_0-9+=,.@\\-_/]+$" }));
-export const CreateChannelInputSchema = /* @__PURE__ */ z.strictObject({
-    ChannelName: ChannelNameInputSchema,
-    EncryptionConfiguration: /* @__PURE__ */ z.optional(ChannelEncryptionConfigurationInputSchema),
-    LoggingConfiguration: /* @__PURE__ */ z.optional(ChannelLoggingConfigurationInputSchema),
-    S3DestinationConfiguration: /* @__PURE__ */ z.optional(S3DestinationConfigurationInputSchema),
-    S3TablesDestinationConfiguration: /* @__PURE__ */ z.optional(S3TablesDestinationConfigurationInputSchema),
-    ServiceExecutionRoleARN: RoleARNInputSchema,
-    StreamConfigurationList: ChannelStreamConfigurationListInputSchema,
-    Tags: /* @__PURE__ */ z.optional(TagMapInputSchema),
-  }, { error: "must be an object" });
-export const MaxRecordSizeInKiBInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1024, { error: "must be at least 1024" }), /* @__PURE__ */ z.lte(10240, { error: "must be at most 10240" }));
-export const RecordDistributionStrategyInputSchema = /* @__PURE__ */ z.enum(["AUTO","USER_PARTITION_KEY"], { error: "must be one of AUTO, USER_PARTITION_KEY" });
-export const PositiveIntegerObjectInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }));
-export const StreamModeInputSchema = /* @__PURE__ */ z.enum(["PROVISIONED","ON_DEMAND"], { error: "must be one of PROVISIONED, ON_DEMAND" });
-export const StreamModeDetailsInputSchema = /* @__PURE__ */ z.strictObject({
-    StreamMode: StreamModeInputSchema,
-  }, { error: "must be an object" });
-export const NaturalIntegerObjectInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(0, { error: "must be at least 0" }));
-export const CreateStreamInputSchema = /* @__PURE__ */ z.strictObject({
-    MaxRecordSizeInKiB: /* @__PURE__ */ z.optional(MaxRecordSizeInKiBInputSchema),
-    RecordDistributionStrategy: /* @__PURE__ */ z.optional(RecordDistributionStrategyInputSchema),
-    ShardCount: /* @__PURE__ */ z.optional(PositiveIntegerObjectInputSchema),
-    StreamModeDetails: /* @__PURE__ */ z.optional(StreamModeDetailsInputSchema),
-    StreamName: StreamNameInputSchema,
-    Tags: /* @__PURE__ */ z.optional(TagMapInputSchema),
-    WarmThroughputMiBps: /* @__PURE__ */ z.optional(NaturalIntegerObjectInputSchema),
-  }, { error: "must be an object" });
-export const DataInputSchema = dataInput;
-export const RetentionPeriodHoursInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" });
-export const DecreaseStreamRetentionPeriodInputSchema = /* @__PURE__ */ z.strictObject({
-    RetentionPeriodHours: RetentionPeriodHoursInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const DeleteChannelInputSchema = /* @__PURE__ */ z.strictObject({
-    ChannelARN: ChannelARNInputSchema,
-  }, { error: "must be an object" });
-export const ResourceARNInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(2048, { error: "length must be at most 2048" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^arn:aws.*:kinesis:.*:\\d{12}:.*(stream|channel)/\\S+$"), { error: "must match ^arn:aws.*:kinesis:.*:\\d{12}:.*(stream|channel)/\\S+$" }));
-export const DeleteResourcePolicyInputSchema = /* @__PURE__ */ z.strictObject({
-    ResourceARN: ResourceARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const DeleteStreamInputSchema = /* @__PURE__ */ z.strictObject({
-    EnforceConsumerDeletion: /* @__PURE__ */ z.optional(BooleanObjectInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const DeregisterStreamConsumerInputSchema = /* @__PURE__ */ z.strictObject({
-    ConsumerARN: /* @__PURE__ */ z.optional(ConsumerARNInputSchema),
-    ConsumerName: /* @__PURE__ */ z.optional(ConsumerNameInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const DescribeAccountSettingsInputSchema = /* @__PURE__ */ z.strictObject({
+export const StreamARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(2048, { error: "length must be at most 2048" }), z.regex(new RegExp("^arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+$"), { error: "must match ^arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+$" })));
+export const StreamIdInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(24, { error: "length must be at most 24" }), z.regex(new RegExp("^[a-z0-9]{20}-[a-z0-9]{3}$"), { error: "must match ^[a-z0-9]{20}-[a-z0-9]{3}$" })));
+export const StreamNameInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(128, { error: "length must be at most 128" }), z.regex(new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" })));
+export const TagKeyInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(128, { error: "length must be at most 128" })));
+export const TagValueInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(0, { error: "length must be at least 0" }), z.maxLength(256, { error: "length must be at most 256" })));
+export const TagMapInputSchema = /* @__PURE__ */ lazySchema(() => z.record(TagKeyInputSchema(), TagValueInputSchema(), { error: "must be an object of string values" }).check(entryCountCheck(1, 200)));
+export const AddTagsToStreamInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+    Tags: TagMapInputSchema(),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const BooleanObjectInputSchema = /* @__PURE__ */ lazySchema(() => z.boolean({ error: "must be a boolean" }));
+export const BucketARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(2048, { error: "length must be at most 2048" }), z.regex(new RegExp("^arn:aws[-a-z0-9]*:s3:::[a-z0-9._-]{3,63}$"), { error: "must match ^arn:aws[-a-z0-9]*:s3:::[a-z0-9._-]{3,63}$" })));
+export const ChannelARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(2048, { error: "length must be at most 2048" }), z.regex(new RegExp("^arn:aws.*:kinesis:.*:\\d{12}:channel/\\S+$"), { error: "must match ^arn:aws.*:kinesis:.*:\\d{12}:channel/\\S+$" })));
+export const ChannelEncryptionTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["KMS"], { error: "must be one of KMS" }));
+export const KeyIdInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(2048, { error: "length must be at most 2048" })));
+export const ChannelEncryptionConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    EncryptionType: ChannelEncryptionTypeInputSchema(),
+    KeyId: KeyIdInputSchema(),
+  }, { error: "must be an object" }));
+export const CloudWatchLogGroupNameInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(512, { error: "length must be at most 512" }), z.regex(new RegExp("^[\\.\\-_/#A-Za-z0-9]+$"), { error: "must match ^[\\.\\-_/#A-Za-z0-9]+$" })));
+export const CloudWatchLogStreamNameInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(512, { error: "length must be at most 512" }), z.regex(new RegExp("^[^:*]*$"), { error: "must match ^[^:*]*$" })));
+export const CloudWatchLogsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    Enabled: BooleanObjectInputSchema(),
+    LogGroupName: z.optional(CloudWatchLogGroupNameInputSchema()),
+    LogStreamName: z.optional(CloudWatchLogStreamNameInputSchema()),
+  }, { error: "must be an object" }));
+export const ChannelLoggingConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    CloudWatchLogs: CloudWatchLogsInputSchema(),
+  }, { error: "must be an object" }));
+export const CloudWatchLogsUpdateInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    Enabled: BooleanObjectInputSchema(),
+    LogGroupName: z.optional(CloudWatchLogGroupNameInputSchema()),
+    LogStreamName: z.optional(CloudWatchLogStreamNameInputSchema()),
+  }, { error: "must be an object" }));
+export const ChannelLoggingUpdateInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    CloudWatchLogs: CloudWatchLogsUpdateInputSchema(),
+  }, { error: "must be an object" }));
+export const ChannelNameInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(128, { error: "length must be at most 128" }), z.regex(new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" })));
+export const GSRSchemaARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(512, { error: "length must be at most 512" }), z.regex(new RegExp("^arn:aws[-a-z0-9]*:glue:[-a-z0-9]+:\\d{12}:schema/[-a-zA-Z0-9_$#.]+/[-a-zA-Z0-9_$#.]+$"), { error: "must match ^arn:aws[-a-z0-9]*:glue:[-a-z0-9]+:\\d{12}:schema/[-a-zA-Z0-9_$#.]+/[-a-zA-Z0-9_$#.]+$" })));
+export const RecordFormatTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["GSR_JSON","JSON","STRING","BYTE_ARRAY"], { error: "must be one of GSR_JSON, JSON, STRING, BYTE_ARRAY" }));
+export const RecordConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    GSRSchemaARN: z.optional(GSRSchemaARNInputSchema()),
+    RecordFormatType: RecordFormatTypeInputSchema(),
+  }, { error: "must be an object" }));
+export const ChannelStreamConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    RecordConfiguration: RecordConfigurationInputSchema(),
+    StreamARN: StreamARNInputSchema(),
+  }, { error: "must be an object" }));
+export const ChannelStreamConfigurationListInputSchema = /* @__PURE__ */ lazySchema(() => z.array(ChannelStreamConfigurationInputSchema(), { error: "must be an array" }).check(z.minLength(1, { error: "must have at least 1 items" }), z.maxLength(10000, { error: "must have at most 10000 items" })));
+export const ConsumerARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(2048, { error: "length must be at most 2048" }), z.regex(new RegExp("^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+$"), { error: "must match ^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+$" })));
+export const ConsumerNameInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(128, { error: "length must be at most 128" }), z.regex(new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" })));
+export const DataFreshnessInSecondsInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }));
+export const S3ErrorOutputPrefixInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(512, { error: "length must be at most 512" }), z.regex(new RegExp("^[0-9A-Za-z!\\-_'.*()\\/]+$"), { error: "must match ^[0-9A-Za-z!\\-_'.*()\\/]+$" })));
+export const ExpectedBucketOwnerInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(12, { error: "length must be at least 12" }), z.maxLength(12, { error: "length must be at most 12" }), z.regex(new RegExp("^\\d{12}$"), { error: "must match ^\\d{12}$" })));
+export const DeadLetterQueueS3ConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    BucketARN: BucketARNInputSchema(),
+    ErrorOutputPrefix: z.optional(S3ErrorOutputPrefixInputSchema()),
+    ExpectedBucketOwner: ExpectedBucketOwnerInputSchema(),
+  }, { error: "must be an object" }));
+export const S3CompressionTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["NONE","GZIP","ZSTD"], { error: "must be one of NONE, GZIP, ZSTD" }));
+export const S3OutputKeyTemplateInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(1024, { error: "length must be at most 1024" }), z.regex(new RegExp("^[0-9A-Za-z!\\-_'.*()\\/=:{}]+$"), { error: "must match ^[0-9A-Za-z!\\-_'.*()\\/=:{}]+$" })));
+export const S3StorageClassInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["STANDARD","INTELLIGENT_TIERING","GLACIER_IR"], { error: "must be one of STANDARD, INTELLIGENT_TIERING, GLACIER_IR" }));
+export const S3StorageConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    BucketARN: BucketARNInputSchema(),
+    CompressionType: S3CompressionTypeInputSchema(),
+    ExpectedBucketOwner: ExpectedBucketOwnerInputSchema(),
+    OutputKeyTemplate: z.optional(S3OutputKeyTemplateInputSchema()),
+    StorageClass: z.optional(S3StorageClassInputSchema()),
+  }, { error: "must be an object" }));
+export const S3DestinationConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    DataFreshnessInSeconds: z.optional(DataFreshnessInSecondsInputSchema()),
+    DeadLetterQueueS3Configuration: z.optional(DeadLetterQueueS3ConfigurationInputSchema()),
+    StorageConfiguration: S3StorageConfigurationInputSchema(),
+  }, { error: "must be an object" }));
+export const S3TablesCompressionTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["NONE","ZSTD","SNAPPY"], { error: "must be one of NONE, ZSTD, SNAPPY" }));
+export const S3TablesNamespaceInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(255, { error: "length must be at most 255" }), z.regex(new RegExp("^[0-9a-z_]+$"), { error: "must match ^[0-9a-z_]+$" })));
+export const PartitionSourceNameInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(255, { error: "length must be at most 255" }), z.regex(new RegExp("^[a-zA-Z0-9\\.\\_]+$"), { error: "must match ^[a-zA-Z0-9\\.\\_]+$" })));
+export const PartitionTransformInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["TIME_HOUR"], { error: "must be one of TIME_HOUR" }));
+export const PartitionFieldInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    SourceName: PartitionSourceNameInputSchema(),
+    Transform: PartitionTransformInputSchema(),
+  }, { error: "must be an object" }));
+export const PartitionFieldListInputSchema = /* @__PURE__ */ lazySchema(() => z.array(PartitionFieldInputSchema(), { error: "must be an array" }).check(z.minLength(1, { error: "must have at least 1 items" }), z.maxLength(10, { error: "must have at most 10 items" })));
+export const PartitionSpecInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    PartitionFields: PartitionFieldListInputSchema(),
+  }, { error: "must be an object" }));
+export const TableBucketARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(2048, { error: "length must be at most 2048" }), z.regex(new RegExp("^arn:aws[-a-z0-9]*:s3tables:[-a-z0-9]+:\\d{12}:bucket/[a-z0-9_-]{3,63}$"), { error: "must match ^arn:aws[-a-z0-9]*:s3tables:[-a-z0-9]+:\\d{12}:bucket/[a-z0-9_-]{3,63}$" })));
+export const S3TablesTableNameInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(255, { error: "length must be at most 255" }), z.regex(new RegExp("^[0-9a-z_]+$"), { error: "must match ^[0-9a-z_]+$" })));
+export const S3TablesConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    CompressionType: S3TablesCompressionTypeInputSchema(),
+    Namespace: S3TablesNamespaceInputSchema(),
+    PartitionSpec: z.optional(PartitionSpecInputSchema()),
+    TableBucketARN: TableBucketARNInputSchema(),
+    TableName: S3TablesTableNameInputSchema(),
+  }, { error: "must be an object" }));
+export const S3TablesConfigurationListInputSchema = /* @__PURE__ */ lazySchema(() => z.array(S3TablesConfigurationInputSchema(), { error: "must be an array" }).check(z.minLength(1, { error: "must have at least 1 items" }), z.maxLength(10000, { error: "must have at most 10000 items" })));
+export const S3TablesDestinationConfigurationInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    DataFreshnessInSeconds: z.optional(DataFreshnessInSecondsInputSchema()),
+    DeadLetterQueueS3Configuration: DeadLetterQueueS3ConfigurationInputSchema(),
+    S3TablesConfigurationList: S3TablesConfigurationListInputSchema(),
+  }, { error: "must be an object" }));
+export const RoleARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(512, { error: "length must be at most 512" }), z.regex(new RegExp("^arn:aws[-a-z0-9]*:iam::\\d{12}:role/[a-zA-Z_0-9+=,.@\\-_/]+$"), { error: "must match ^arn:aws[-a-z0-9]*:iam::\\d{12}:role/[a-zA-Z_0-9+=,.@\\-_/]+$" })));
+export const CreateChannelInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ChannelName: ChannelNameInputSchema(),
+    EncryptionConfiguration: z.optional(ChannelEncryptionConfigurationInputSchema()),
+    LoggingConfiguration: z.optional(ChannelLoggingConfigurationInputSchema()),
+    S3DestinationConfiguration: z.optional(S3DestinationConfigurationInputSchema()),
+    S3TablesDestinationConfiguration: z.optional(S3TablesDestinationConfigurationInputSchema()),
+    ServiceExecutionRoleARN: RoleARNInputSchema(),
+    StreamConfigurationList: ChannelStreamConfigurationListInputSchema(),
+    Tags: z.optional(TagMapInputSchema()),
+  }, { error: "must be an object" }));
+export const MaxRecordSizeInKiBInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1024, { error: "must be at least 1024" }), z.lte(10240, { error: "must be at most 10240" })));
+export const RecordDistributionStrategyInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["AUTO","USER_PARTITION_KEY"], { error: "must be one of AUTO, USER_PARTITION_KEY" }));
+export const PositiveIntegerObjectInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" })));
+export const StreamModeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["PROVISIONED","ON_DEMAND"], { error: "must be one of PROVISIONED, ON_DEMAND" }));
+export const StreamModeDetailsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    StreamMode: StreamModeInputSchema(),
+  }, { error: "must be an object" }));
+export const NaturalIntegerObjectInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(0, { error: "must be at least 0" })));
+export const CreateStreamInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    MaxRecordSizeInKiB: z.optional(MaxRecordSizeInKiBInputSchema()),
+    RecordDistributionStrategy: z.optional(RecordDistributionStrategyInputSchema()),
+    ShardCount: z.optional(PositiveIntegerObjectInputSchema()),
+    StreamModeDetails: z.optional(StreamModeDetailsInputSchema()),
+    StreamName: StreamNameInputSchema(),
+    Tags: z.optional(TagMapInputSchema()),
+    WarmThroughputMiBps: z.optional(NaturalIntegerObjectInputSchema()),
+  }, { error: "must be an object" }));
+export const DataInputSchema = /* @__PURE__ */ lazySchema(() => dataInput());
+export const RetentionPeriodHoursInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }));
+export const DecreaseStreamRetentionPeriodInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    RetentionPeriodHours: RetentionPeriodHoursInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const DeleteChannelInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ChannelARN: ChannelARNInputSchema(),
+  }, { error: "must be an object" }));
+export const ResourceARNInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(2048, { error: "length must be at most 2048" }), z.regex(new RegExp("^arn:aws.*:kinesis:.*:\\d{12}:.*(stream|channel)/\\S+$"), { error: "must match ^arn:aws.*:kinesis:.*:\\d{12}:.*(stream|channel)/\\S+$" })));
+export const DeleteResourcePolicyInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ResourceARN: ResourceARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const DeleteStreamInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    EnforceConsumerDeletion: z.optional(BooleanObjectInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const DeregisterStreamConsumerInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ConsumerARN: z.optional(ConsumerARNInputSchema()),
+    ConsumerName: z.optional(ConsumerNameInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const DescribeAccountSettingsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
 
-  }, { error: "must be an object" });
-export const DescribeChannelInputSchema = /* @__PURE__ */ z.strictObject({
-    ChannelARN: ChannelARNInputSchema,
-  }, { error: "must be an object" });
-export const DescribeLimitsInputSchema = /* @__PURE__ */ z.strictObject({
+  }, { error: "must be an object" }));
+export const DescribeChannelInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ChannelARN: ChannelARNInputSchema(),
+  }, { error: "must be an object" }));
+export const DescribeLimitsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
 
-  }, { error: "must be an object" });
-export const DescribeStreamConsumerInputSchema = /* @__PURE__ */ z.strictObject({
-    ConsumerARN: /* @__PURE__ */ z.optional(ConsumerARNInputSchema),
-    ConsumerName: /* @__PURE__ */ z.optional(ConsumerNameInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const ShardIdInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(128, { error: "length must be at most 128" }), /* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" }));
-export const DescribeStreamInputLimitInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }), /* @__PURE__ */ z.lte(10000, { error: "must be at most 10000" }));
-export const DescribeStreamInputSchema = /* @__PURE__ */ z.strictObject({
-    ExclusiveStartShardId: /* @__PURE__ */ z.optional(ShardIdInputSchema),
-    Limit: /* @__PURE__ */ z.optional(DescribeStreamInputLimitInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const DescribeStreamSummaryInputSchema = /* @__PURE__ */ z.strictObject({
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const MetricsNameInputSchema = /* @__PURE__ */ z.enum(["IncomingBytes","IncomingRecords","OutgoingBytes","OutgoingRecords","WriteProvisionedThroughputExceeded","ReadProvisionedThroughputExceeded","IteratorAgeMilliseconds","ALL"], { error: "must be one of IncomingBytes, IncomingRecords, OutgoingBytes, OutgoingRecords, WriteProvisionedThroughputExceeded, ReadProvisionedThroughputExceeded, IteratorAgeMilliseconds, ALL" });
-export const MetricsNameListInputSchema = /* @__PURE__ */ z.array(MetricsNameInputSchema, { error: "must be an array" }).check(/* @__PURE__ */ z.minLength(1, { error: "must have at least 1 items" }), /* @__PURE__ */ z.maxLength(7, { error: "must have at most 7 items" }));
-export const DisableEnhancedMonitoringInputSchema = /* @__PURE__ */ z.strictObject({
-    ShardLevelMetrics: MetricsNameListInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const EnableEnhancedMonitoringInputSchema = /* @__PURE__ */ z.strictObject({
-    ShardLevelMetrics: MetricsNameListInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const EncryptionTypeInputSchema = /* @__PURE__ */ z.enum(["NONE","KMS"], { error: "must be one of NONE, KMS" });
-export const GetRecordsInputLimitInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }), /* @__PURE__ */ z.lte(10000, { error: "must be at most 10000" }));
-export const ShardIteratorInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(512, { error: "length must be at most 512" }));
-export const GetRecordsInputSchema = /* @__PURE__ */ z.strictObject({
-    DryRun: /* @__PURE__ */ z.optional(BooleanObjectInputSchema),
-    Limit: /* @__PURE__ */ z.optional(GetRecordsInputLimitInputSchema),
-    ShardIterator: ShardIteratorInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const GetResourcePolicyInputSchema = /* @__PURE__ */ z.strictObject({
-    ResourceARN: ResourceARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const ShardIteratorTypeInputSchema = /* @__PURE__ */ z.enum(["AT_SEQUENCE_NUMBER","AFTER_SEQUENCE_NUMBER","TRIM_HORIZON","LATEST","AT_TIMESTAMP"], { error: "must be one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP" });
-export const SequenceNumberInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^(0|([1-9]\\d{0,128}))$"), { error: "must match ^(0|([1-9]\\d{0,128}))$" }));
-export const TimestampInputSchema = timestampInput;
-export const GetShardIteratorInputSchema = /* @__PURE__ */ z.strictObject({
-    DryRun: /* @__PURE__ */ z.optional(BooleanObjectInputSchema),
-    ShardId: ShardIdInputSchema,
-    ShardIteratorType: ShardIteratorTypeInputSchema,
-    StartingSequenceNumber: /* @__PURE__ */ z.optional(SequenceNumberInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-    Timestamp: /* @__PURE__ */ z.optional(TimestampInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const HashKeyInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.regex(/* @__PURE__ */ new RegExp("^(0|([1-9]\\d{0,38}))$"), { error: "must match ^(0|([1-9]\\d{0,38}))$" }), hashKeyRangeCheck);
-export const IncreaseStreamRetentionPeriodInputSchema = /* @__PURE__ */ z.strictObject({
-    RetentionPeriodHours: RetentionPeriodHoursInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const ListChannelsInputLimitInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }), /* @__PURE__ */ z.lte(10000, { error: "must be at most 10000" }));
-export const NextTokenInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(1048576, { error: "length must be at most 1048576" }));
-export const StreamFilterInputSchema = /* @__PURE__ */ z.strictObject({
-    StreamARN: StreamARNInputSchema,
-    StreamCreationTimestamp: /* @__PURE__ */ z.optional(TimestampInputSchema),
-  }, { error: "must be an object" });
-export const StreamFilterListInputSchema = /* @__PURE__ */ z.array(StreamFilterInputSchema, { error: "must be an array" }).check(/* @__PURE__ */ z.minLength(1, { error: "must have at least 1 items" }), /* @__PURE__ */ z.maxLength(10000, { error: "must have at most 10000 items" }));
-export const ListChannelsInputSchema = /* @__PURE__ */ z.strictObject({
-    MaxResults: /* @__PURE__ */ z.optional(ListChannelsInputLimitInputSchema),
-    NextToken: /* @__PURE__ */ z.optional(NextTokenInputSchema),
-    StreamFilter: /* @__PURE__ */ z.optional(StreamFilterListInputSchema),
-  }, { error: "must be an object" });
-export const ListShardsInputLimitInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }), /* @__PURE__ */ z.lte(10000, { error: "must be at most 10000" }));
-export const ShardFilterTypeInputSchema = /* @__PURE__ */ z.enum(["AFTER_SHARD_ID","AT_TRIM_HORIZON","FROM_TRIM_HORIZON","AT_LATEST","AT_TIMESTAMP","FROM_TIMESTAMP"], { error: "must be one of AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP" });
-export const ShardFilterInputSchema = /* @__PURE__ */ z.strictObject({
-    ShardId: /* @__PURE__ */ z.optional(ShardIdInputSchema),
-    Timestamp: /* @__PURE__ */ z.optional(TimestampInputSchema),
-    Type: ShardFilterTypeInputSchema,
-  }, { error: "must be an object" });
-export const ListShardsInputSchema = /* @__PURE__ */ z.strictObject({
-    ExclusiveStartShardId: /* @__PURE__ */ z.optional(ShardIdInputSchema),
-    MaxResults: /* @__PURE__ */ z.optional(ListShardsInputLimitInputSchema),
-    NextToken: /* @__PURE__ */ z.optional(NextTokenInputSchema),
-    ShardFilter: /* @__PURE__ */ z.optional(ShardFilterInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamCreationTimestamp: /* @__PURE__ */ z.optional(TimestampInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId","NextToken"]));
-export const ListStreamConsumersInputLimitInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }), /* @__PURE__ */ z.lte(10000, { error: "must be at most 10000" }));
-export const ListStreamConsumersInputSchema = /* @__PURE__ */ z.strictObject({
-    MaxResults: /* @__PURE__ */ z.optional(ListStreamConsumersInputLimitInputSchema),
-    NextToken: /* @__PURE__ */ z.optional(NextTokenInputSchema),
-    StreamARN: StreamARNInputSchema,
-    StreamCreationTimestamp: /* @__PURE__ */ z.optional(TimestampInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const ListStreamsInputLimitInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }), /* @__PURE__ */ z.lte(10000, { error: "must be at most 10000" }));
-export const ListStreamsInputSchema = /* @__PURE__ */ z.strictObject({
-    ExclusiveStartStreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-    Limit: /* @__PURE__ */ z.optional(ListStreamsInputLimitInputSchema),
-    NextToken: /* @__PURE__ */ z.optional(NextTokenInputSchema),
-  }, { error: "must be an object" });
-export const ListTagsForResourceInputSchema = /* @__PURE__ */ z.strictObject({
-    ResourceARN: ResourceARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const ListTagsForStreamInputLimitInputSchema = /* @__PURE__ */ z.int({ error: "must be an integer" }).check(/* @__PURE__ */ z.gte(1, { error: "must be at least 1" }), /* @__PURE__ */ z.lte(50, { error: "must be at most 50" }));
-export const ListTagsForStreamInputSchema = /* @__PURE__ */ z.strictObject({
-    ExclusiveStartTagKey: /* @__PURE__ */ z.optional(TagKeyInputSchema),
-    Limit: /* @__PURE__ */ z.optional(ListTagsForStreamInputLimitInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const MergeShardsInputSchema = /* @__PURE__ */ z.strictObject({
-    AdjacentShardToMerge: ShardIdInputSchema,
-    ShardToMerge: ShardIdInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const MinimumThroughputBillingCommitmentInputStatusInputSchema = /* @__PURE__ */ z.enum(["ENABLED","DISABLED"], { error: "must be one of ENABLED, DISABLED" });
-export const MinimumThroughputBillingCommitmentInputSchema = /* @__PURE__ */ z.strictObject({
-    Status: MinimumThroughputBillingCommitmentInputStatusInputSchema,
-  }, { error: "must be an object" });
-export const PartitionKeyInputSchema = /* @__PURE__ */ z.string().check(/* @__PURE__ */ z.minLength(1, { error: "length must be at least 1" }), /* @__PURE__ */ z.maxLength(256, { error: "length must be at most 256" }), isWellFormedCheck);
-export const PolicyInputSchema = /* @__PURE__ */ z.string();
-export const PutRecordInputSchema = /* @__PURE__ */ z.strictObject({
-    Data: DataInputSchema,
-    DryRun: /* @__PURE__ */ z.optional(BooleanObjectInputSchema),
-    ExplicitHashKey: /* @__PURE__ */ z.optional(HashKeyInputSchema),
-    PartitionKey: /* @__PURE__ */ z.optional(PartitionKeyInputSchema),
-    SequenceNumberForOrdering: /* @__PURE__ */ z.optional(SequenceNumberInputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const PutRecordsRequestEntryInputSchema = /* @__PURE__ */ z.strictObject({
-    Data: DataInputSchema,
-    ExplicitHashKey: /* @__PURE__ */ z.optional(HashKeyInputSchema),
-    PartitionKey: /* @__PURE__ */ z.optional(PartitionKeyInputSchema),
-  }, { error: "must be an object" });
-export const PutRecordsRequestEntryListInputSchema = /* @__PURE__ */ z.array(PutRecordsRequestEntryInputSchema, { error: "must be an array" }).check(/* @__PURE__ */ z.minLength(1, { error: "must have at least 1 items" }), /* @__PURE__ */ z.maxLength(500, { error: "must have at most 500 items" }));
-export const PutRecordsInputSchema = /* @__PURE__ */ z.strictObject({
-    DryRun: /* @__PURE__ */ z.optional(BooleanObjectInputSchema),
-    Records: PutRecordsRequestEntryListInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const PutResourcePolicyInputSchema = /* @__PURE__ */ z.strictObject({
-    Policy: PolicyInputSchema,
-    ResourceARN: ResourceARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const RegisterStreamConsumerInputSchema = /* @__PURE__ */ z.strictObject({
-    ConsumerName: ConsumerNameInputSchema,
-    StreamARN: StreamARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    Tags: /* @__PURE__ */ z.optional(TagMapInputSchema),
-  }, { error: "must be an object" });
-export const TagKeyListInputSchema = /* @__PURE__ */ z.array(TagKeyInputSchema, { error: "must be an array" }).check(/* @__PURE__ */ z.minLength(1, { error: "must have at least 1 items" }), /* @__PURE__ */ z.maxLength(50, { error: "must have at most 50 items" }));
-export const RemoveTagsFromStreamInputSchema = /* @__PURE__ */ z.strictObject({
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-    TagKeys: TagKeyListInputSchema,
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const S3DestinationUpdateInputSchema = /* @__PURE__ */ z.strictObject({
-    DataFreshnessInSeconds: DataFreshnessInSecondsInputSchema,
-  }, { error: "must be an object" });
-export const S3TablesDestinationUpdateInputSchema = /* @__PURE__ */ z.strictObject({
-    DataFreshnessInSeconds: DataFreshnessInSecondsInputSchema,
-  }, { error: "must be an object" });
-export const ScalingTypeInputSchema = /* @__PURE__ */ z.enum(["UNIFORM_SCALING"], { error: "must be one of UNIFORM_SCALING" });
-export const SplitShardInputSchema = /* @__PURE__ */ z.strictObject({
-    NewStartingHashKey: HashKeyInputSchema,
-    ShardToSplit: ShardIdInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const StartStreamEncryptionInputSchema = /* @__PURE__ */ z.strictObject({
-    EncryptionType: EncryptionTypeInputSchema,
-    KeyId: KeyIdInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const StopStreamEncryptionInputSchema = /* @__PURE__ */ z.strictObject({
-    EncryptionType: EncryptionTypeInputSchema,
-    KeyId: KeyIdInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const TagResourceInputSchema = /* @__PURE__ */ z.strictObject({
-    ResourceARN: ResourceARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    Tags: TagMapInputSchema,
-  }, { error: "must be an object" });
-export const UntagResourceInputSchema = /* @__PURE__ */ z.strictObject({
-    ResourceARN: ResourceARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    TagKeys: TagKeyListInputSchema,
-  }, { error: "must be an object" });
-export const UpdateAccountSettingsInputSchema = /* @__PURE__ */ z.strictObject({
-    MinimumThroughputBillingCommitment: MinimumThroughputBillingCommitmentInputSchema,
-  }, { error: "must be an object" });
-export const UpdateChannelInputSchema = /* @__PURE__ */ z.strictObject({
-    ChannelARN: ChannelARNInputSchema,
-    LoggingConfiguration: /* @__PURE__ */ z.optional(ChannelLoggingUpdateInputSchema),
-    S3DestinationConfiguration: /* @__PURE__ */ z.optional(S3DestinationUpdateInputSchema),
-    S3TablesDestinationConfiguration: /* @__PURE__ */ z.optional(S3TablesDestinationUpdateInputSchema),
-  }, { error: "must be an object" });
-export const UpdateMaxRecordSizeInputSchema = /* @__PURE__ */ z.strictObject({
-    MaxRecordSizeInKiB: MaxRecordSizeInKiBInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const UpdateShardCountInputSchema = /* @__PURE__ */ z.strictObject({
-    ScalingType: ScalingTypeInputSchema,
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-    TargetShardCount: PositiveIntegerObjectInputSchema,
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
-export const UpdateStreamModeInputSchema = /* @__PURE__ */ z.strictObject({
-    StreamARN: StreamARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamModeDetails: StreamModeDetailsInputSchema,
-    WarmThroughputMiBps: /* @__PURE__ */ z.optional(NaturalIntegerObjectInputSchema),
-  }, { error: "must be an object" });
-export const UpdateStreamRecordDistributionStrategyInputSchema = /* @__PURE__ */ z.strictObject({
-    RecordDistributionStrategy: RecordDistributionStrategyInputSchema,
-    StreamARN: StreamARNInputSchema,
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-  }, { error: "must be an object" });
-export const UpdateStreamWarmThroughputInputSchema = /* @__PURE__ */ z.strictObject({
-    StreamARN: /* @__PURE__ */ z.optional(StreamARNInputSchema),
-    StreamId: /* @__PURE__ */ z.optional(StreamIdInputSchema),
-    StreamName: /* @__PURE__ */ z.optional(StreamNameInputSchema),
-    WarmThroughputMiBps: NaturalIntegerObjectInputSchema,
-  }, { error: "must be an object" }).check(/* @__PURE__ */ streamIdentityCheck(["StreamName","StreamARN","StreamId"]));
+  }, { error: "must be an object" }));
+export const DescribeStreamConsumerInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ConsumerARN: z.optional(ConsumerARNInputSchema()),
+    ConsumerName: z.optional(ConsumerNameInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const ShardIdInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(128, { error: "length must be at most 128" }), z.regex(new RegExp("^[a-zA-Z0-9_.-]+$"), { error: "must match ^[a-zA-Z0-9_.-]+$" })));
+export const DescribeStreamInputLimitInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" }), z.lte(10000, { error: "must be at most 10000" })));
+export const DescribeStreamInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ExclusiveStartShardId: z.optional(ShardIdInputSchema()),
+    Limit: z.optional(DescribeStreamInputLimitInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const DescribeStreamSummaryInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const MetricsNameInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["IncomingBytes","IncomingRecords","OutgoingBytes","OutgoingRecords","WriteProvisionedThroughputExceeded","ReadProvisionedThroughputExceeded","IteratorAgeMilliseconds","ALL"], { error: "must be one of IncomingBytes, IncomingRecords, OutgoingBytes, OutgoingRecords, WriteProvisionedThroughputExceeded, ReadProvisionedThroughputExceeded, IteratorAgeMilliseconds, ALL" }));
+export const MetricsNameListInputSchema = /* @__PURE__ */ lazySchema(() => z.array(MetricsNameInputSchema(), { error: "must be an array" }).check(z.minLength(1, { error: "must have at least 1 items" }), z.maxLength(7, { error: "must have at most 7 items" })));
+export const DisableEnhancedMonitoringInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ShardLevelMetrics: MetricsNameListInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const EnableEnhancedMonitoringInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ShardLevelMetrics: MetricsNameListInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const EncryptionTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["NONE","KMS"], { error: "must be one of NONE, KMS" }));
+export const GetRecordsInputLimitInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" }), z.lte(10000, { error: "must be at most 10000" })));
+export const ShardIteratorInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(512, { error: "length must be at most 512" })));
+export const GetRecordsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    DryRun: z.optional(BooleanObjectInputSchema()),
+    Limit: z.optional(GetRecordsInputLimitInputSchema()),
+    ShardIterator: ShardIteratorInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const GetResourcePolicyInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ResourceARN: ResourceARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const ShardIteratorTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["AT_SEQUENCE_NUMBER","AFTER_SEQUENCE_NUMBER","TRIM_HORIZON","LATEST","AT_TIMESTAMP"], { error: "must be one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP" }));
+export const SequenceNumberInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.regex(new RegExp("^(0|([1-9]\\d{0,128}))$"), { error: "must match ^(0|([1-9]\\d{0,128}))$" })));
+export const TimestampInputSchema = /* @__PURE__ */ lazySchema(() => timestampInput());
+export const GetShardIteratorInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    DryRun: z.optional(BooleanObjectInputSchema()),
+    ShardId: ShardIdInputSchema(),
+    ShardIteratorType: ShardIteratorTypeInputSchema(),
+    StartingSequenceNumber: z.optional(SequenceNumberInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+    Timestamp: z.optional(TimestampInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const HashKeyInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.regex(new RegExp("^(0|([1-9]\\d{0,38}))$"), { error: "must match ^(0|([1-9]\\d{0,38}))$" }), hashKeyRangeCheck()));
+export const IncreaseStreamRetentionPeriodInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    RetentionPeriodHours: RetentionPeriodHoursInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const ListChannelsInputLimitInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" }), z.lte(10000, { error: "must be at most 10000" })));
+export const NextTokenInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(1048576, { error: "length must be at most 1048576" })));
+export const StreamFilterInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    StreamARN: StreamARNInputSchema(),
+    StreamCreationTimestamp: z.optional(TimestampInputSchema()),
+  }, { error: "must be an object" }));
+export const StreamFilterListInputSchema = /* @__PURE__ */ lazySchema(() => z.array(StreamFilterInputSchema(), { error: "must be an array" }).check(z.minLength(1, { error: "must have at least 1 items" }), z.maxLength(10000, { error: "must have at most 10000 items" })));
+export const ListChannelsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    MaxResults: z.optional(ListChannelsInputLimitInputSchema()),
+    NextToken: z.optional(NextTokenInputSchema()),
+    StreamFilter: z.optional(StreamFilterListInputSchema()),
+  }, { error: "must be an object" }));
+export const ListShardsInputLimitInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" }), z.lte(10000, { error: "must be at most 10000" })));
+export const ShardFilterTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["AFTER_SHARD_ID","AT_TRIM_HORIZON","FROM_TRIM_HORIZON","AT_LATEST","AT_TIMESTAMP","FROM_TIMESTAMP"], { error: "must be one of AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP" }));
+export const ShardFilterInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ShardId: z.optional(ShardIdInputSchema()),
+    Timestamp: z.optional(TimestampInputSchema()),
+    Type: ShardFilterTypeInputSchema(),
+  }, { error: "must be an object" }));
+export const ListShardsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ExclusiveStartShardId: z.optional(ShardIdInputSchema()),
+    MaxResults: z.optional(ListShardsInputLimitInputSchema()),
+    NextToken: z.optional(NextTokenInputSchema()),
+    ShardFilter: z.optional(ShardFilterInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamCreationTimestamp: z.optional(TimestampInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId","NextToken"])));
+export const ListStreamConsumersInputLimitInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" }), z.lte(10000, { error: "must be at most 10000" })));
+export const ListStreamConsumersInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    MaxResults: z.optional(ListStreamConsumersInputLimitInputSchema()),
+    NextToken: z.optional(NextTokenInputSchema()),
+    StreamARN: StreamARNInputSchema(),
+    StreamCreationTimestamp: z.optional(TimestampInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const ListStreamsInputLimitInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" }), z.lte(10000, { error: "must be at most 10000" })));
+export const ListStreamsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ExclusiveStartStreamName: z.optional(StreamNameInputSchema()),
+    Limit: z.optional(ListStreamsInputLimitInputSchema()),
+    NextToken: z.optional(NextTokenInputSchema()),
+  }, { error: "must be an object" }));
+export const ListTagsForResourceInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ResourceARN: ResourceARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const ListTagsForStreamInputLimitInputSchema = /* @__PURE__ */ lazySchema(() => z.int({ error: "must be an integer" }).check(z.gte(1, { error: "must be at least 1" }), z.lte(50, { error: "must be at most 50" })));
+export const ListTagsForStreamInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ExclusiveStartTagKey: z.optional(TagKeyInputSchema()),
+    Limit: z.optional(ListTagsForStreamInputLimitInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const MergeShardsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    AdjacentShardToMerge: ShardIdInputSchema(),
+    ShardToMerge: ShardIdInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const MinimumThroughputBillingCommitmentInputStatusInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["ENABLED","DISABLED"], { error: "must be one of ENABLED, DISABLED" }));
+export const MinimumThroughputBillingCommitmentInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    Status: MinimumThroughputBillingCommitmentInputStatusInputSchema(),
+  }, { error: "must be an object" }));
+export const PartitionKeyInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(256, { error: "length must be at most 256" }), isWellFormedCheck()));
+export const PolicyInputSchema = /* @__PURE__ */ lazySchema(() => z.string());
+export const PutRecordInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    Data: DataInputSchema(),
+    DryRun: z.optional(BooleanObjectInputSchema()),
+    ExplicitHashKey: z.optional(HashKeyInputSchema()),
+    PartitionKey: z.optional(PartitionKeyInputSchema()),
+    SequenceNumberForOrdering: z.optional(SequenceNumberInputSchema()),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const PutRecordsRequestEntryInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    Data: DataInputSchema(),
+    ExplicitHashKey: z.optional(HashKeyInputSchema()),
+    PartitionKey: z.optional(PartitionKeyInputSchema()),
+  }, { error: "must be an object" }));
+export const PutRecordsRequestEntryListInputSchema = /* @__PURE__ */ lazySchema(() => z.array(PutRecordsRequestEntryInputSchema(), { error: "must be an array" }).check(z.minLength(1, { error: "must have at least 1 items" }), z.maxLength(500, { error: "must have at most 500 items" })));
+export const PutRecordsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    DryRun: z.optional(BooleanObjectInputSchema()),
+    Records: PutRecordsRequestEntryListInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const PutResourcePolicyInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    Policy: PolicyInputSchema(),
+    ResourceARN: ResourceARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const RegisterStreamConsumerInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ConsumerName: ConsumerNameInputSchema(),
+    StreamARN: StreamARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+    Tags: z.optional(TagMapInputSchema()),
+  }, { error: "must be an object" }));
+export const TagKeyListInputSchema = /* @__PURE__ */ lazySchema(() => z.array(TagKeyInputSchema(), { error: "must be an array" }).check(z.minLength(1, { error: "must have at least 1 items" }), z.maxLength(50, { error: "must have at most 50 items" })));
+export const RemoveTagsFromStreamInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+    TagKeys: TagKeyListInputSchema(),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const S3DestinationUpdateInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    DataFreshnessInSeconds: DataFreshnessInSecondsInputSchema(),
+  }, { error: "must be an object" }));
+export const S3TablesDestinationUpdateInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    DataFreshnessInSeconds: DataFreshnessInSecondsInputSchema(),
+  }, { error: "must be an object" }));
+export const ScalingTypeInputSchema = /* @__PURE__ */ lazySchema(() => z.enum(["UNIFORM_SCALING"], { error: "must be one of UNIFORM_SCALING" }));
+export const SplitShardInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    NewStartingHashKey: HashKeyInputSchema(),
+    ShardToSplit: ShardIdInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const StartStreamEncryptionInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    EncryptionType: EncryptionTypeInputSchema(),
+    KeyId: KeyIdInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const StopStreamEncryptionInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    EncryptionType: EncryptionTypeInputSchema(),
+    KeyId: KeyIdInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const TagResourceInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ResourceARN: ResourceARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+    Tags: TagMapInputSchema(),
+  }, { error: "must be an object" }));
+export const UntagResourceInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ResourceARN: ResourceARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+    TagKeys: TagKeyListInputSchema(),
+  }, { error: "must be an object" }));
+export const UpdateAccountSettingsInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    MinimumThroughputBillingCommitment: MinimumThroughputBillingCommitmentInputSchema(),
+  }, { error: "must be an object" }));
+export const UpdateChannelInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ChannelARN: ChannelARNInputSchema(),
+    LoggingConfiguration: z.optional(ChannelLoggingUpdateInputSchema()),
+    S3DestinationConfiguration: z.optional(S3DestinationUpdateInputSchema()),
+    S3TablesDestinationConfiguration: z.optional(S3TablesDestinationUpdateInputSchema()),
+  }, { error: "must be an object" }));
+export const UpdateMaxRecordSizeInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    MaxRecordSizeInKiB: MaxRecordSizeInKiBInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const UpdateShardCountInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    ScalingType: ScalingTypeInputSchema(),
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+    TargetShardCount: PositiveIntegerObjectInputSchema(),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
+export const UpdateStreamModeInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    StreamARN: StreamARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamModeDetails: StreamModeDetailsInputSchema(),
+    WarmThroughputMiBps: z.optional(NaturalIntegerObjectInputSchema()),
+  }, { error: "must be an object" }));
+export const UpdateStreamRecordDistributionStrategyInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    RecordDistributionStrategy: RecordDistributionStrategyInputSchema(),
+    StreamARN: StreamARNInputSchema(),
+    StreamId: z.optional(StreamIdInputSchema()),
+  }, { error: "must be an object" }));
+export const UpdateStreamWarmThroughputInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
+    StreamARN: z.optional(StreamARNInputSchema()),
+    StreamId: z.optional(StreamIdInputSchema()),
+    StreamName: z.optional(StreamNameInputSchema()),
+    WarmThroughputMiBps: NaturalIntegerObjectInputSchema(),
+  }, { error: "must be an object" }).check(streamIdentityCheck(["StreamName","StreamARN","StreamId"])));
 
 // ---- output schemas: types only, unknown fields kept ----
 
-export const TimestampOutputSchema = timestampOutput;
-export const ChannelEncryptionConfigurationOutputSchema = /* @__PURE__ */ z.looseObject({
-    EncryptionType: /* @__PURE__ */ z.string(),
-    KeyId: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const CloudWatchLogsOutputSchema = /* @__PURE__ */ z.looseObject({
-    Enabled: /* @__PURE__ */ z.boolean(),
-    LogGroupName: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    LogStreamName: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const ChannelLoggingConfigurationOutputSchema = /* @__PURE__ */ z.looseObject({
-    CloudWatchLogs: CloudWatchLogsOutputSchema,
-  }, { error: "must be an object" });
-export const DeadLetterQueueS3ConfigurationOutputSchema = /* @__PURE__ */ z.looseObject({
-    BucketARN: /* @__PURE__ */ z.string(),
-    ErrorOutputPrefix: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    ExpectedBucketOwner: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const S3StorageConfigurationOutputSchema = /* @__PURE__ */ z.looseObject({
-    BucketARN: /* @__PURE__ */ z.string(),
-    CompressionType: /* @__PURE__ */ z.string(),
-    ExpectedBucketOwner: /* @__PURE__ */ z.string(),
-    OutputKeyTemplate: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    StorageClass: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const S3DestinationDescriptionOutputSchema = /* @__PURE__ */ z.looseObject({
-    DataFreshnessInSeconds: /* @__PURE__ */ z.number(),
-    DeadLetterQueueS3Configuration: DeadLetterQueueS3ConfigurationOutputSchema,
-    StorageConfiguration: S3StorageConfigurationOutputSchema,
-  }, { error: "must be an object" });
-export const PartitionFieldOutputSchema = /* @__PURE__ */ z.looseObject({
-    SourceName: /* @__PURE__ */ z.string(),
-    Transform: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const PartitionFieldListOutputSchema = /* @__PURE__ */ z.array(PartitionFieldOutputSchema, { error: "must be an array" });
-export const PartitionSpecOutputSchema = /* @__PURE__ */ z.looseObject({
-    PartitionFields: PartitionFieldListOutputSchema,
-  }, { error: "must be an object" });
-export const S3TablesConfigurationOutputSchema = /* @__PURE__ */ z.looseObject({
-    CompressionType: /* @__PURE__ */ z.string(),
-    Namespace: /* @__PURE__ */ z.string(),
-    PartitionSpec: /* @__PURE__ */ z.optional(PartitionSpecOutputSchema),
-    TableBucketARN: /* @__PURE__ */ z.string(),
-    TableName: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const S3TablesConfigurationListOutputSchema = /* @__PURE__ */ z.array(S3TablesConfigurationOutputSchema, { error: "must be an array" });
-export const S3TablesDestinationDescriptionOutputSchema = /* @__PURE__ */ z.looseObject({
-    DataFreshnessInSeconds: /* @__PURE__ */ z.number(),
-    DeadLetterQueueS3Configuration: DeadLetterQueueS3ConfigurationOutputSchema,
-    S3TablesConfigurationList: S3TablesConfigurationListOutputSchema,
-  }, { error: "must be an object" });
-export const RecordConfigurationOutputSchema = /* @__PURE__ */ z.looseObject({
-    GSRSchemaARN: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    RecordFormatType: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const ChannelStreamDescriptionOutputSchema = /* @__PURE__ */ z.looseObject({
-    RecordConfiguration: RecordConfigurationOutputSchema,
-    StreamARN: /* @__PURE__ */ z.string(),
-    StreamCreationTimestamp: TimestampOutputSchema,
-  }, { error: "must be an object" });
-export const ChannelStreamDescriptionListOutputSchema = /* @__PURE__ */ z.array(ChannelStreamDescriptionOutputSchema, { error: "must be an array" });
-export const ChannelDescriptionOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelARN: /* @__PURE__ */ z.string(),
-    ChannelCreationTimestamp: TimestampOutputSchema,
-    ChannelId: /* @__PURE__ */ z.string(),
-    ChannelName: /* @__PURE__ */ z.string(),
-    ChannelStatus: /* @__PURE__ */ z.string(),
-    ChannelStatusReason: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    EncryptionConfiguration: /* @__PURE__ */ z.optional(ChannelEncryptionConfigurationOutputSchema),
-    LoggingConfiguration: ChannelLoggingConfigurationOutputSchema,
-    S3DestinationConfiguration: /* @__PURE__ */ z.optional(S3DestinationDescriptionOutputSchema),
-    S3TablesDestinationConfiguration: /* @__PURE__ */ z.optional(S3TablesDestinationDescriptionOutputSchema),
-    ServiceExecutionRoleARN: /* @__PURE__ */ z.string(),
-    StreamConfigurationList: ChannelStreamDescriptionListOutputSchema,
-  }, { error: "must be an object" });
-export const ChannelStreamIdentifierOutputSchema = /* @__PURE__ */ z.looseObject({
-    StreamARN: /* @__PURE__ */ z.string(),
-    StreamCreationTimestamp: TimestampOutputSchema,
-  }, { error: "must be an object" });
-export const ChannelStreamIdentifierListOutputSchema = /* @__PURE__ */ z.array(ChannelStreamIdentifierOutputSchema, { error: "must be an array" });
-export const ChannelSummaryOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelARN: /* @__PURE__ */ z.string(),
-    ChannelCreationTimestamp: TimestampOutputSchema,
-    ChannelDestinationType: /* @__PURE__ */ z.string(),
-    ChannelId: /* @__PURE__ */ z.string(),
-    ChannelName: /* @__PURE__ */ z.string(),
-    ChannelStatus: /* @__PURE__ */ z.string(),
-    ChannelStatusReason: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    Streams: ChannelStreamIdentifierListOutputSchema,
-  }, { error: "must be an object" });
-export const ChannelSummaryListOutputSchema = /* @__PURE__ */ z.array(ChannelSummaryOutputSchema, { error: "must be an array" });
-export const HashKeyRangeOutputSchema = /* @__PURE__ */ z.looseObject({
-    EndingHashKey: /* @__PURE__ */ z.string(),
-    StartingHashKey: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const ShardIdListOutputSchema = /* @__PURE__ */ z.array(/* @__PURE__ */ z.string(), { error: "must be an array" });
-export const ChildShardOutputSchema = /* @__PURE__ */ z.looseObject({
-    HashKeyRange: HashKeyRangeOutputSchema,
-    ParentShards: ShardIdListOutputSchema,
-    ShardId: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const ChildShardListOutputSchema = /* @__PURE__ */ z.array(ChildShardOutputSchema, { error: "must be an array" });
-export const ConsumerOutputSchema = /* @__PURE__ */ z.looseObject({
-    ConsumerARN: /* @__PURE__ */ z.string(),
-    ConsumerCreationTimestamp: TimestampOutputSchema,
-    ConsumerName: /* @__PURE__ */ z.string(),
-    ConsumerStatus: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const ConsumerDescriptionOutputSchema = /* @__PURE__ */ z.looseObject({
-    ConsumerARN: /* @__PURE__ */ z.string(),
-    ConsumerCreationTimestamp: TimestampOutputSchema,
-    ConsumerName: /* @__PURE__ */ z.string(),
-    ConsumerStatus: /* @__PURE__ */ z.string(),
-    StreamARN: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const ConsumerListOutputSchema = /* @__PURE__ */ z.array(ConsumerOutputSchema, { error: "must be an array" });
-export const CreateChannelOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelDescription: ChannelDescriptionOutputSchema,
-  }, { error: "must be an object" });
-export const DataOutputSchema = dataOutput;
-export const MinimumThroughputBillingCommitmentOutputSchema = /* @__PURE__ */ z.looseObject({
-    EarliestAllowedEndAt: /* @__PURE__ */ z.optional(TimestampOutputSchema),
-    EndedAt: /* @__PURE__ */ z.optional(TimestampOutputSchema),
-    StartedAt: /* @__PURE__ */ z.optional(TimestampOutputSchema),
-    Status: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const DescribeAccountSettingsOutputSchema = /* @__PURE__ */ z.looseObject({
-    MinimumThroughputBillingCommitment: /* @__PURE__ */ z.optional(MinimumThroughputBillingCommitmentOutputSchema),
-  }, { error: "must be an object" });
-export const DescribeChannelOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelDescription: ChannelDescriptionOutputSchema,
-  }, { error: "must be an object" });
-export const DescribeLimitsOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelCount: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    ChannelCountLimit: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    OnDemandStreamCount: /* @__PURE__ */ z.number(),
-    OnDemandStreamCountLimit: /* @__PURE__ */ z.number(),
-    OpenShardCount: /* @__PURE__ */ z.number(),
-    ShardLimit: /* @__PURE__ */ z.number(),
-  }, { error: "must be an object" });
-export const DescribeStreamConsumerOutputSchema = /* @__PURE__ */ z.looseObject({
-    ConsumerDescription: ConsumerDescriptionOutputSchema,
-  }, { error: "must be an object" });
-export const MetricsNameListOutputSchema = /* @__PURE__ */ z.array(/* @__PURE__ */ z.string(), { error: "must be an array" });
-export const EnhancedMetricsOutputSchema = /* @__PURE__ */ z.looseObject({
-    ShardLevelMetrics: /* @__PURE__ */ z.optional(MetricsNameListOutputSchema),
-  }, { error: "must be an object" });
-export const EnhancedMonitoringListOutputSchema = /* @__PURE__ */ z.array(EnhancedMetricsOutputSchema, { error: "must be an array" });
-export const SequenceNumberRangeOutputSchema = /* @__PURE__ */ z.looseObject({
-    EndingSequenceNumber: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    StartingSequenceNumber: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const ShardOutputSchema = /* @__PURE__ */ z.looseObject({
-    AdjacentParentShardId: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    HashKeyRange: HashKeyRangeOutputSchema,
-    ParentShardId: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    SequenceNumberRange: SequenceNumberRangeOutputSchema,
-    ShardId: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const ShardListOutputSchema = /* @__PURE__ */ z.array(ShardOutputSchema, { error: "must be an array" });
-export const StreamModeDetailsOutputSchema = /* @__PURE__ */ z.looseObject({
-    StreamMode: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const StreamDescriptionOutputSchema = /* @__PURE__ */ z.looseObject({
-    EncryptionType: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    EnhancedMonitoring: EnhancedMonitoringListOutputSchema,
-    HasMoreShards: /* @__PURE__ */ z.boolean(),
-    KeyId: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    RetentionPeriodHours: /* @__PURE__ */ z.number(),
-    Shards: ShardListOutputSchema,
-    StreamARN: /* @__PURE__ */ z.string(),
-    StreamCreationTimestamp: TimestampOutputSchema,
-    StreamModeDetails: /* @__PURE__ */ z.optional(StreamModeDetailsOutputSchema),
-    StreamName: /* @__PURE__ */ z.string(),
-    StreamStatus: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const DescribeStreamOutputSchema = /* @__PURE__ */ z.looseObject({
-    StreamDescription: StreamDescriptionOutputSchema,
-  }, { error: "must be an object" });
-export const WarmThroughputObjectOutputSchema = /* @__PURE__ */ z.looseObject({
-    CurrentMiBps: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    TargetMiBps: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-  }, { error: "must be an object" });
-export const StreamDescriptionSummaryOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelCount: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    ConsumerCount: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    EncryptionType: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    EnhancedMonitoring: EnhancedMonitoringListOutputSchema,
-    KeyId: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    MaxRecordSizeInKiB: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    OpenShardCount: /* @__PURE__ */ z.number(),
-    RecordDistributionStrategy: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    RetentionPeriodHours: /* @__PURE__ */ z.number(),
-    StreamARN: /* @__PURE__ */ z.string(),
-    StreamCreationTimestamp: TimestampOutputSchema,
-    StreamId: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    StreamModeDetails: /* @__PURE__ */ z.optional(StreamModeDetailsOutputSchema),
-    StreamName: /* @__PURE__ */ z.string(),
-    StreamStatus: /* @__PURE__ */ z.string(),
-    WarmThroughput: /* @__PURE__ */ z.optional(WarmThroughputObjectOutputSchema),
-  }, { error: "must be an object" });
-export const DescribeStreamSummaryOutputSchema = /* @__PURE__ */ z.looseObject({
-    StreamDescriptionSummary: StreamDescriptionSummaryOutputSchema,
-  }, { error: "must be an object" });
-export const EnhancedMonitoringOutputSchema = /* @__PURE__ */ z.looseObject({
-    CurrentShardLevelMetrics: /* @__PURE__ */ z.optional(MetricsNameListOutputSchema),
-    DesiredShardLevelMetrics: /* @__PURE__ */ z.optional(MetricsNameListOutputSchema),
-    StreamARN: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    StreamName: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const RecordOutputSchema = /* @__PURE__ */ z.looseObject({
-    ApproximateArrivalTimestamp: /* @__PURE__ */ z.optional(TimestampOutputSchema),
-    Data: DataOutputSchema,
-    EncryptionType: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    PartitionKey: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    SequenceNumber: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const RecordListOutputSchema = /* @__PURE__ */ z.array(RecordOutputSchema, { error: "must be an array" });
-export const GetRecordsOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChildShards: /* @__PURE__ */ z.optional(ChildShardListOutputSchema),
-    MillisBehindLatest: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    NextShardIterator: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    Records: RecordListOutputSchema,
-  }, { error: "must be an object" });
-export const GetResourcePolicyOutputSchema = /* @__PURE__ */ z.looseObject({
-    Policy: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const GetShardIteratorOutputSchema = /* @__PURE__ */ z.looseObject({
-    ShardIterator: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const ListChannelsOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelSummaries: ChannelSummaryListOutputSchema,
-    NextToken: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const ListShardsOutputSchema = /* @__PURE__ */ z.looseObject({
-    NextToken: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    Shards: /* @__PURE__ */ z.optional(ShardListOutputSchema),
-  }, { error: "must be an object" });
-export const ListStreamConsumersOutputSchema = /* @__PURE__ */ z.looseObject({
-    Consumers: /* @__PURE__ */ z.optional(ConsumerListOutputSchema),
-    NextToken: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const StreamNameListOutputSchema = /* @__PURE__ */ z.array(/* @__PURE__ */ z.string(), { error: "must be an array" });
-export const StreamSummaryOutputSchema = /* @__PURE__ */ z.looseObject({
-    StreamARN: /* @__PURE__ */ z.string(),
-    StreamCreationTimestamp: /* @__PURE__ */ z.optional(TimestampOutputSchema),
-    StreamModeDetails: /* @__PURE__ */ z.optional(StreamModeDetailsOutputSchema),
-    StreamName: /* @__PURE__ */ z.string(),
-    StreamStatus: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const StreamSummaryListOutputSchema = /* @__PURE__ */ z.array(StreamSummaryOutputSchema, { error: "must be an array" });
-export const ListStreamsOutputSchema = /* @__PURE__ */ z.looseObject({
-    HasMoreStreams: /* @__PURE__ */ z.boolean(),
-    NextToken: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    StreamNames: StreamNameListOutputSchema,
-    StreamSummaries: /* @__PURE__ */ z.optional(StreamSummaryListOutputSchema),
-  }, { error: "must be an object" });
-export const TagOutputSchema = /* @__PURE__ */ z.looseObject({
-    Key: /* @__PURE__ */ z.string(),
-    Value: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const TagListOutputSchema = /* @__PURE__ */ z.array(TagOutputSchema, { error: "must be an array" });
-export const ListTagsForResourceOutputSchema = /* @__PURE__ */ z.looseObject({
-    Tags: /* @__PURE__ */ z.optional(TagListOutputSchema),
-  }, { error: "must be an object" });
-export const ListTagsForStreamOutputSchema = /* @__PURE__ */ z.looseObject({
-    HasMoreTags: /* @__PURE__ */ z.boolean(),
-    Tags: TagListOutputSchema,
-  }, { error: "must be an object" });
-export const PutRecordOutputSchema = /* @__PURE__ */ z.looseObject({
-    EncryptionType: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    SequenceNumber: /* @__PURE__ */ z.string(),
-    ShardId: /* @__PURE__ */ z.string(),
-  }, { error: "must be an object" });
-export const PutRecordsResultEntryOutputSchema = /* @__PURE__ */ z.looseObject({
-    ErrorCode: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    ErrorMessage: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    SequenceNumber: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    ShardId: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-  }, { error: "must be an object" });
-export const PutRecordsResultEntryListOutputSchema = /* @__PURE__ */ z.array(PutRecordsResultEntryOutputSchema, { error: "must be an array" });
-export const PutRecordsOutputSchema = /* @__PURE__ */ z.looseObject({
-    EncryptionType: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    FailedRecordCount: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    Records: PutRecordsResultEntryListOutputSchema,
-  }, { error: "must be an object" });
-export const RegisterStreamConsumerOutputSchema = /* @__PURE__ */ z.looseObject({
-    Consumer: ConsumerOutputSchema,
-  }, { error: "must be an object" });
-export const UpdateAccountSettingsOutputSchema = /* @__PURE__ */ z.looseObject({
-    MinimumThroughputBillingCommitment: /* @__PURE__ */ z.optional(MinimumThroughputBillingCommitmentOutputSchema),
-  }, { error: "must be an object" });
-export const UpdateChannelOutputSchema = /* @__PURE__ */ z.looseObject({
-    ChannelDescription: ChannelDescriptionOutputSchema,
-  }, { error: "must be an object" });
-export const UpdateShardCountOutputSchema = /* @__PURE__ */ z.looseObject({
-    CurrentShardCount: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-    StreamARN: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    StreamName: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    TargetShardCount: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.number()),
-  }, { error: "must be an object" });
-export const UpdateStreamWarmThroughputOutputSchema = /* @__PURE__ */ z.looseObject({
-    StreamARN: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    StreamName: /* @__PURE__ */ z.optional(/* @__PURE__ */ z.string()),
-    WarmThroughput: /* @__PURE__ */ z.optional(WarmThroughputObjectOutputSchema),
-  }, { error: "must be an object" });
+export const TimestampOutputSchema = /* @__PURE__ */ lazySchema(() => timestampOutput());
+export const ChannelEncryptionConfigurationOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    EncryptionType: z.string(),
+    KeyId: z.string(),
+  }, { error: "must be an object" }));
+export const CloudWatchLogsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    Enabled: z.boolean(),
+    LogGroupName: z.optional(z.string()),
+    LogStreamName: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const ChannelLoggingConfigurationOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    CloudWatchLogs: CloudWatchLogsOutputSchema(),
+  }, { error: "must be an object" }));
+export const DeadLetterQueueS3ConfigurationOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    BucketARN: z.string(),
+    ErrorOutputPrefix: z.optional(z.string()),
+    ExpectedBucketOwner: z.string(),
+  }, { error: "must be an object" }));
+export const S3StorageConfigurationOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    BucketARN: z.string(),
+    CompressionType: z.string(),
+    ExpectedBucketOwner: z.string(),
+    OutputKeyTemplate: z.optional(z.string()),
+    StorageClass: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const S3DestinationDescriptionOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    DataFreshnessInSeconds: z.number(),
+    DeadLetterQueueS3Configuration: DeadLetterQueueS3ConfigurationOutputSchema(),
+    StorageConfiguration: S3StorageConfigurationOutputSchema(),
+  }, { error: "must be an object" }));
+export const PartitionFieldOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    SourceName: z.string(),
+    Transform: z.string(),
+  }, { error: "must be an object" }));
+export const PartitionFieldListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(PartitionFieldOutputSchema(), { error: "must be an array" }));
+export const PartitionSpecOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    PartitionFields: PartitionFieldListOutputSchema(),
+  }, { error: "must be an object" }));
+export const S3TablesConfigurationOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    CompressionType: z.string(),
+    Namespace: z.string(),
+    PartitionSpec: z.optional(PartitionSpecOutputSchema()),
+    TableBucketARN: z.string(),
+    TableName: z.string(),
+  }, { error: "must be an object" }));
+export const S3TablesConfigurationListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(S3TablesConfigurationOutputSchema(), { error: "must be an array" }));
+export const S3TablesDestinationDescriptionOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    DataFreshnessInSeconds: z.number(),
+    DeadLetterQueueS3Configuration: DeadLetterQueueS3ConfigurationOutputSchema(),
+    S3TablesConfigurationList: S3TablesConfigurationListOutputSchema(),
+  }, { error: "must be an object" }));
+export const RecordConfigurationOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    GSRSchemaARN: z.optional(z.string()),
+    RecordFormatType: z.string(),
+  }, { error: "must be an object" }));
+export const ChannelStreamDescriptionOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    RecordConfiguration: RecordConfigurationOutputSchema(),
+    StreamARN: z.string(),
+    StreamCreationTimestamp: TimestampOutputSchema(),
+  }, { error: "must be an object" }));
+export const ChannelStreamDescriptionListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(ChannelStreamDescriptionOutputSchema(), { error: "must be an array" }));
+export const ChannelDescriptionOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelARN: z.string(),
+    ChannelCreationTimestamp: TimestampOutputSchema(),
+    ChannelId: z.string(),
+    ChannelName: z.string(),
+    ChannelStatus: z.string(),
+    ChannelStatusReason: z.optional(z.string()),
+    EncryptionConfiguration: z.optional(ChannelEncryptionConfigurationOutputSchema()),
+    LoggingConfiguration: ChannelLoggingConfigurationOutputSchema(),
+    S3DestinationConfiguration: z.optional(S3DestinationDescriptionOutputSchema()),
+    S3TablesDestinationConfiguration: z.optional(S3TablesDestinationDescriptionOutputSchema()),
+    ServiceExecutionRoleARN: z.string(),
+    StreamConfigurationList: ChannelStreamDescriptionListOutputSchema(),
+  }, { error: "must be an object" }));
+export const ChannelStreamIdentifierOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    StreamARN: z.string(),
+    StreamCreationTimestamp: TimestampOutputSchema(),
+  }, { error: "must be an object" }));
+export const ChannelStreamIdentifierListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(ChannelStreamIdentifierOutputSchema(), { error: "must be an array" }));
+export const ChannelSummaryOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelARN: z.string(),
+    ChannelCreationTimestamp: TimestampOutputSchema(),
+    ChannelDestinationType: z.string(),
+    ChannelId: z.string(),
+    ChannelName: z.string(),
+    ChannelStatus: z.string(),
+    ChannelStatusReason: z.optional(z.string()),
+    Streams: ChannelStreamIdentifierListOutputSchema(),
+  }, { error: "must be an object" }));
+export const ChannelSummaryListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(ChannelSummaryOutputSchema(), { error: "must be an array" }));
+export const HashKeyRangeOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    EndingHashKey: z.string(),
+    StartingHashKey: z.string(),
+  }, { error: "must be an object" }));
+export const ShardIdListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(z.string(), { error: "must be an array" }));
+export const ChildShardOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    HashKeyRange: HashKeyRangeOutputSchema(),
+    ParentShards: ShardIdListOutputSchema(),
+    ShardId: z.string(),
+  }, { error: "must be an object" }));
+export const ChildShardListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(ChildShardOutputSchema(), { error: "must be an array" }));
+export const ConsumerOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ConsumerARN: z.string(),
+    ConsumerCreationTimestamp: TimestampOutputSchema(),
+    ConsumerName: z.string(),
+    ConsumerStatus: z.string(),
+  }, { error: "must be an object" }));
+export const ConsumerDescriptionOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ConsumerARN: z.string(),
+    ConsumerCreationTimestamp: TimestampOutputSchema(),
+    ConsumerName: z.string(),
+    ConsumerStatus: z.string(),
+    StreamARN: z.string(),
+  }, { error: "must be an object" }));
+export const ConsumerListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(ConsumerOutputSchema(), { error: "must be an array" }));
+export const CreateChannelOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelDescription: ChannelDescriptionOutputSchema(),
+  }, { error: "must be an object" }));
+export const DataOutputSchema = /* @__PURE__ */ lazySchema(() => dataOutput());
+export const MinimumThroughputBillingCommitmentOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    EarliestAllowedEndAt: z.optional(TimestampOutputSchema()),
+    EndedAt: z.optional(TimestampOutputSchema()),
+    StartedAt: z.optional(TimestampOutputSchema()),
+    Status: z.string(),
+  }, { error: "must be an object" }));
+export const DescribeAccountSettingsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    MinimumThroughputBillingCommitment: z.optional(MinimumThroughputBillingCommitmentOutputSchema()),
+  }, { error: "must be an object" }));
+export const DescribeChannelOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelDescription: ChannelDescriptionOutputSchema(),
+  }, { error: "must be an object" }));
+export const DescribeLimitsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelCount: z.optional(z.number()),
+    ChannelCountLimit: z.optional(z.number()),
+    OnDemandStreamCount: z.number(),
+    OnDemandStreamCountLimit: z.number(),
+    OpenShardCount: z.number(),
+    ShardLimit: z.number(),
+  }, { error: "must be an object" }));
+export const DescribeStreamConsumerOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ConsumerDescription: ConsumerDescriptionOutputSchema(),
+  }, { error: "must be an object" }));
+export const MetricsNameListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(z.string(), { error: "must be an array" }));
+export const EnhancedMetricsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ShardLevelMetrics: z.optional(MetricsNameListOutputSchema()),
+  }, { error: "must be an object" }));
+export const EnhancedMonitoringListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(EnhancedMetricsOutputSchema(), { error: "must be an array" }));
+export const SequenceNumberRangeOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    EndingSequenceNumber: z.optional(z.string()),
+    StartingSequenceNumber: z.string(),
+  }, { error: "must be an object" }));
+export const ShardOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    AdjacentParentShardId: z.optional(z.string()),
+    HashKeyRange: HashKeyRangeOutputSchema(),
+    ParentShardId: z.optional(z.string()),
+    SequenceNumberRange: SequenceNumberRangeOutputSchema(),
+    ShardId: z.string(),
+  }, { error: "must be an object" }));
+export const ShardListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(ShardOutputSchema(), { error: "must be an array" }));
+export const StreamModeDetailsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    StreamMode: z.string(),
+  }, { error: "must be an object" }));
+export const StreamDescriptionOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    EncryptionType: z.optional(z.string()),
+    EnhancedMonitoring: EnhancedMonitoringListOutputSchema(),
+    HasMoreShards: z.boolean(),
+    KeyId: z.optional(z.string()),
+    RetentionPeriodHours: z.number(),
+    Shards: ShardListOutputSchema(),
+    StreamARN: z.string(),
+    StreamCreationTimestamp: TimestampOutputSchema(),
+    StreamModeDetails: z.optional(StreamModeDetailsOutputSchema()),
+    StreamName: z.string(),
+    StreamStatus: z.string(),
+  }, { error: "must be an object" }));
+export const DescribeStreamOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    StreamDescription: StreamDescriptionOutputSchema(),
+  }, { error: "must be an object" }));
+export const WarmThroughputObjectOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    CurrentMiBps: z.optional(z.number()),
+    TargetMiBps: z.optional(z.number()),
+  }, { error: "must be an object" }));
+export const StreamDescriptionSummaryOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelCount: z.optional(z.number()),
+    ConsumerCount: z.optional(z.number()),
+    EncryptionType: z.optional(z.string()),
+    EnhancedMonitoring: EnhancedMonitoringListOutputSchema(),
+    KeyId: z.optional(z.string()),
+    MaxRecordSizeInKiB: z.optional(z.number()),
+    OpenShardCount: z.number(),
+    RecordDistributionStrategy: z.optional(z.string()),
+    RetentionPeriodHours: z.number(),
+    StreamARN: z.string(),
+    StreamCreationTimestamp: TimestampOutputSchema(),
+    StreamId: z.optional(z.string()),
+    StreamModeDetails: z.optional(StreamModeDetailsOutputSchema()),
+    StreamName: z.string(),
+    StreamStatus: z.string(),
+    WarmThroughput: z.optional(WarmThroughputObjectOutputSchema()),
+  }, { error: "must be an object" }));
+export const DescribeStreamSummaryOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    StreamDescriptionSummary: StreamDescriptionSummaryOutputSchema(),
+  }, { error: "must be an object" }));
+export const EnhancedMonitoringOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    CurrentShardLevelMetrics: z.optional(MetricsNameListOutputSchema()),
+    DesiredShardLevelMetrics: z.optional(MetricsNameListOutputSchema()),
+    StreamARN: z.optional(z.string()),
+    StreamName: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const RecordOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ApproximateArrivalTimestamp: z.optional(TimestampOutputSchema()),
+    Data: DataOutputSchema(),
+    EncryptionType: z.optional(z.string()),
+    PartitionKey: z.optional(z.string()),
+    SequenceNumber: z.string(),
+  }, { error: "must be an object" }));
+export const RecordListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(RecordOutputSchema(), { error: "must be an array" }));
+export const GetRecordsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChildShards: z.optional(ChildShardListOutputSchema()),
+    MillisBehindLatest: z.optional(z.number()),
+    NextShardIterator: z.optional(z.string()),
+    Records: RecordListOutputSchema(),
+  }, { error: "must be an object" }));
+export const GetResourcePolicyOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    Policy: z.string(),
+  }, { error: "must be an object" }));
+export const GetShardIteratorOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ShardIterator: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const ListChannelsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelSummaries: ChannelSummaryListOutputSchema(),
+    NextToken: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const ListShardsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    NextToken: z.optional(z.string()),
+    Shards: z.optional(ShardListOutputSchema()),
+  }, { error: "must be an object" }));
+export const ListStreamConsumersOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    Consumers: z.optional(ConsumerListOutputSchema()),
+    NextToken: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const StreamNameListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(z.string(), { error: "must be an array" }));
+export const StreamSummaryOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    StreamARN: z.string(),
+    StreamCreationTimestamp: z.optional(TimestampOutputSchema()),
+    StreamModeDetails: z.optional(StreamModeDetailsOutputSchema()),
+    StreamName: z.string(),
+    StreamStatus: z.string(),
+  }, { error: "must be an object" }));
+export const StreamSummaryListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(StreamSummaryOutputSchema(), { error: "must be an array" }));
+export const ListStreamsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    HasMoreStreams: z.boolean(),
+    NextToken: z.optional(z.string()),
+    StreamNames: StreamNameListOutputSchema(),
+    StreamSummaries: z.optional(StreamSummaryListOutputSchema()),
+  }, { error: "must be an object" }));
+export const TagOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    Key: z.string(),
+    Value: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const TagListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(TagOutputSchema(), { error: "must be an array" }));
+export const ListTagsForResourceOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    Tags: z.optional(TagListOutputSchema()),
+  }, { error: "must be an object" }));
+export const ListTagsForStreamOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    HasMoreTags: z.boolean(),
+    Tags: TagListOutputSchema(),
+  }, { error: "must be an object" }));
+export const PutRecordOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    EncryptionType: z.optional(z.string()),
+    SequenceNumber: z.string(),
+    ShardId: z.string(),
+  }, { error: "must be an object" }));
+export const PutRecordsResultEntryOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ErrorCode: z.optional(z.string()),
+    ErrorMessage: z.optional(z.string()),
+    SequenceNumber: z.optional(z.string()),
+    ShardId: z.optional(z.string()),
+  }, { error: "must be an object" }));
+export const PutRecordsResultEntryListOutputSchema = /* @__PURE__ */ lazySchema(() => z.array(PutRecordsResultEntryOutputSchema(), { error: "must be an array" }));
+export const PutRecordsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    EncryptionType: z.optional(z.string()),
+    FailedRecordCount: z.optional(z.number()),
+    Records: PutRecordsResultEntryListOutputSchema(),
+  }, { error: "must be an object" }));
+export const RegisterStreamConsumerOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    Consumer: ConsumerOutputSchema(),
+  }, { error: "must be an object" }));
+export const UpdateAccountSettingsOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    MinimumThroughputBillingCommitment: z.optional(MinimumThroughputBillingCommitmentOutputSchema()),
+  }, { error: "must be an object" }));
+export const UpdateChannelOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    ChannelDescription: ChannelDescriptionOutputSchema(),
+  }, { error: "must be an object" }));
+export const UpdateShardCountOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    CurrentShardCount: z.optional(z.number()),
+    StreamARN: z.optional(z.string()),
+    StreamName: z.optional(z.string()),
+    TargetShardCount: z.optional(z.number()),
+  }, { error: "must be an object" }));
+export const UpdateStreamWarmThroughputOutputSchema = /* @__PURE__ */ lazySchema(() => z.looseObject({
+    StreamARN: z.optional(z.string()),
+    StreamName: z.optional(z.string()),
+    WarmThroughput: z.optional(WarmThroughputObjectOutputSchema()),
+  }, { error: "must be an object" }));
