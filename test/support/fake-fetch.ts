@@ -17,6 +17,8 @@ export interface RecordedRequest {
   /** `PutRecords` from `X-Amz-Target: Kinesis_20131202.PutRecords`. */
   operation: string | undefined;
   signal: AbortSignal | undefined;
+  /** `Date.now()` when the request was made (the faked clock under `vi.useFakeTimers`). */
+  at: number;
 }
 
 /** What a reply can be: a response, an error to reject with, or a function of the request. */
@@ -81,6 +83,7 @@ export function createFakeFetch(replies: readonly Reply[] = [], options: FakeFet
       json,
       operation: target === undefined ? undefined : target.slice(target.lastIndexOf('.') + 1),
       signal: init.signal ?? undefined,
+      at: Date.now(),
     };
     requests.push(recorded);
 
@@ -104,15 +107,14 @@ export function createFakeFetch(replies: readonly Reply[] = [], options: FakeFet
     return response;
   }
 
+  // defineProperty, not Object.assign: assign would copy the getter's current value once.
+  Object.defineProperty(fake, 'bodiesRead', { get: () => bodiesRead });
   return Object.assign(fake, {
     requests,
-    get bodiesRead() {
-      return bodiesRead;
-    },
     push(...more: Reply[]) {
       queue.push(...more);
     },
-  }) as FakeFetch;
+  }) as unknown as FakeFetch;
 }
 
 /** A reply like a real fetch gives when the request's signal fires: rejects with the reason. */
