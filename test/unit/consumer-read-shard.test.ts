@@ -97,12 +97,14 @@ describe('readShardBatches', () => {
     const fake = createFakeKinesis(1);
     for (let i = 0; i < 5; i++) fake.put(SHARD, 'k', `r${i}`);
     fake.split(SHARD);
-    await collectBatches(fake, { limit: 1, pollIntervalMs: 60 });
-    const calls = fake.callsOf('GetRecords');
+    await collectBatches(fake, { limit: 1, pollIntervalMs: 100 });
+    const times = fake.callsOf('GetRecords').map((c) => c.at);
     // The page with the last record of a closed shard also ends it.
-    expect(calls).toHaveLength(5);
-    // Signing happens between the consumer's clock reading and the fake's; allow a few ms for it.
-    for (const gap of gaps(calls.map((c) => c.at))) expect(gap).toBeGreaterThanOrEqual(55);
+    expect(times).toHaveLength(5);
+    // The fake sees a call after it is signed, a little after the reader's clock reading, so one
+    // gap may look shorter by that much; the total cannot.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(380);
+    for (const gap of gaps(times)) expect(gap).toBeGreaterThanOrEqual(75);
   });
 
   it('waits in proportion to the bytes just read', async () => {
@@ -113,7 +115,8 @@ describe('readShardBatches', () => {
     await collectBatches(fake, { limit: 1, pollIntervalMs: 0, bytesPerSecond: 10_000 });
     const times = fake.callsOf('GetRecords').map((c) => c.at);
     expect(times).toHaveLength(3);
-    for (const gap of gaps(times)) expect(gap).toBeGreaterThanOrEqual(95);
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(180);
+    for (const gap of gaps(times)) expect(gap).toBeGreaterThanOrEqual(75);
   });
 
   it('backs off while idle and polls at full pace again when records arrive', async () => {
