@@ -130,8 +130,8 @@ describe('readShardBatches', () => {
     expect(idleCalls).toBeGreaterThanOrEqual(4);
     expect(idleCalls).toBeLessThanOrEqual(12);
     const idleGaps = gaps(fake.callsOf('GetRecords').map((c) => c.at));
-    expect(idleGaps[0]).toBeGreaterThanOrEqual(15);
-    expect(idleGaps[2]).toBeGreaterThanOrEqual(75);
+    expect(idleGaps[0]).toBeGreaterThanOrEqual(12);
+    expect(idleGaps[2]).toBeGreaterThanOrEqual(65);
 
     fake.put(SHARD, 'k', 'hello');
     const step = await first;
@@ -169,9 +169,9 @@ describe('readShardBatches', () => {
     expect(times).toHaveLength(4);
     // Equal jitter with random 0: half of 40, 80, 160.
     const [g1, g2, g3] = gaps(times);
-    expect(g1).toBeGreaterThanOrEqual(15);
-    expect(g2).toBeGreaterThanOrEqual(35);
-    expect(g3).toBeGreaterThanOrEqual(75);
+    expect(g1).toBeGreaterThanOrEqual(12);
+    expect(g2).toBeGreaterThanOrEqual(30);
+    expect(g3).toBeGreaterThanOrEqual(65);
     expect(fake.callsOf('GetShardIterator')).toHaveLength(1);
   });
 
