@@ -20,6 +20,9 @@ import {
   isKinesisTimeoutError,
   isKinesisValidationError,
   KinesisNetworkError,
+  listAllShards,
+  listAllStreamConsumers,
+  listAllStreams,
   KinesisServiceError,
   KinesisValidationError,
   listAllChannels,
@@ -423,5 +426,57 @@ describe('updateStreamRecordDistributionStrategy (wire only: kinesis-local lacks
       operation: 'UpdateStreamRecordDistributionStrategy',
       json: { StreamARN: STREAM_ARN, RecordDistributionStrategy: 'AUTO' },
     });
+  });
+});
+
+describe('paginators (request shapes; kinesis-local returns no NextToken for ListStreamConsumers)', () => {
+  const consumer = (name: string) => ({
+    ConsumerARN: `${STREAM_ARN}/consumer/${name}:1767225600`,
+    ConsumerCreationTimestamp: 1_767_225_600,
+    ConsumerName: name,
+    ConsumerStatus: 'ACTIVE',
+  });
+
+  it('listAllStreamConsumers keeps StreamARN and MaxResults with each NextToken', async () => {
+    const fake = createFakeFetch([
+      json({ Consumers: [consumer('a')], NextToken: 't1' }),
+      json({ Consumers: [consumer('b')], NextToken: 't2' }),
+      json({ Consumers: [] }),
+    ]);
+    const names: string[] = [];
+    for await (const c of listAllStreamConsumers(client(fake), { StreamARN: STREAM_ARN, MaxResults: 1 })) names.push(c.ConsumerName);
+
+    expect(names).toEqual(['a', 'b']);
+    expect(fake.requests.map((r) => r.json)).toEqual([
+      { StreamARN: STREAM_ARN, MaxResults: 1 },
+      { StreamARN: STREAM_ARN, NextToken: 't1', MaxResults: 1 },
+      { StreamARN: STREAM_ARN, NextToken: 't2', MaxResults: 1 },
+    ]);
+  });
+
+  it('listAllShards sends only NextToken (and MaxResults) after the first page, as ListShards requires', async () => {
+    const shard = (id: string) => ({
+      ShardId: id,
+      HashKeyRange: { StartingHashKey: '0', EndingHashKey: '1' },
+      SequenceNumberRange: { StartingSequenceNumber: '1' },
+    });
+    const fake = createFakeFetch([json({ Shards: [shard('s0')], NextToken: 'n1' }), json({ Shards: [shard('s1')] })]);
+    const ids: string[] = [];
+    for await (const s of listAllShards(client(fake), { StreamName: 'clicks', MaxResults: 1 })) ids.push(s.ShardId);
+
+    expect(ids).toEqual(['s0', 's1']);
+    expect(fake.requests.map((r) => r.json)).toEqual([{ StreamName: 'clicks', MaxResults: 1 }, { NextToken: 'n1', MaxResults: 1 }]);
+  });
+
+  it('listAllStreams follows HasMoreStreams with ExclusiveStartStreamName when there is no NextToken', async () => {
+    const fake = createFakeFetch([
+      json({ StreamNames: ['a', 'b'], HasMoreStreams: true }),
+      json({ StreamNames: ['c'], HasMoreStreams: false }),
+    ]);
+    const names: string[] = [];
+    for await (const s of listAllStreams(client(fake), { Limit: 2 })) names.push(s.StreamName);
+
+    expect(names).toEqual(['a', 'b', 'c']);
+    expect(fake.requests.map((r) => r.json)).toEqual([{ Limit: 2 }, { Limit: 2, ExclusiveStartStreamName: 'b' }]);
   });
 });

@@ -86,7 +86,7 @@ describe('input validation: refused before sending', () => {
         rule: /^\d{39}$/.test(v.value) ? MAX_HASH_KEY_RULE : HASH_KEY_PATTERN,
       })),
     { name: 'ExplicitHashKey 2^128 in PutRecords', call: putMany([{ PartitionKey: 'k', Data: 'x', ExplicitHashKey: (2n ** 128n).toString() }]), path: 'Records[0].ExplicitHashKey', rule: MAX_HASH_KEY_RULE },
-    { name: 'ExplicitHashKey as a number', call: putOne({ ExplicitHashKey: 5 }), path: 'ExplicitHashKey', rule: 'must be string' },
+    { name: 'ExplicitHashKey as a number', call: putOne({ ExplicitHashKey: 5 }), path: 'ExplicitHashKey', rule: 'must be a string' },
     { name: '501 records', call: putMany(Array.from({ length: 501 }, () => ({ PartitionKey: 'k', Data: 'x' }))), path: 'Records', rule: 'must have at most 500 items' },
     { name: 'no records', call: putMany([]), path: 'Records', rule: 'must have at least 1 items' },
     { name: 'stream name with a space', call: putOne({ StreamName: 'my stream' }), path: 'StreamName', rule: STREAM_NAME_PATTERN },
