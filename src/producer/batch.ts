@@ -1,0 +1,210 @@
+/**
+ * Cutting one PutRecords request out of the buffered records: at most `maxRecords` Kinesis records
+ * and `maxBytes` bytes (partition keys + data, before base64, as the service counts them), each
+ * Kinesis record within the record limit, each bucket within its rate limiter. With aggregation,
+ * small user records bound for one shard are packed into KPL aggregated records.
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
+ * https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md
+ */
+import { createAggregatedRecordSizer, encodeAggregatedRecord, type AggregatedRecordSizer } from '../internal/kpl.ts';
+import type { Bucket } from './queue.ts';
+import type { BufferedRecord } from './record.ts';
+
+/** One Kinesis record of a request: a user record, or several packed into a KPL aggregated record. */
+export interface BatchEntry {
+  readonly bucket: Bucket;
+  readonly records: BufferedRecord[];
+  /** Whether `records` go out as one KPL aggregated record (always when there are several). */
+  aggregated: boolean;
+  readonly partitionKey: string;
+  readonly explicitHashKey: string | undefined;
+  /** Partition key + data bytes of the Kinesis record. */
+  size: number;
+}
+
+/** One PutRecords request. */
+export interface Batch {
+  readonly entries: BatchEntry[];
+  /** Sum of the entries' sizes. */
+  bytes: number;
+  /** User records in the request. */
+  records: number;
+}
+
+export interface BuildOptions {
+  now: number;
+  maxRecords: number;
+  maxBytes: number;
+  maxRecordBytes: number;
+  /** Strict per-key ordering: one Kinesis record per partition key, none for keys in flight. */
+  perKey: boolean;
+  /** Partition keys with records in flight (per-key ordering only). */
+  busyKeys: ReadonlyMap<string, number>;
+  /** Size cap of one aggregated record's data, or undefined for no aggregation. */
+  aggregateMaxBytes: number | undefined;
+}
+
+/** How far one bucket is scanned past records it cannot take (per-key ordering skips keys). */
+const MAX_SCAN_PER_BUCKET = 5_000;
+
+interface OpenAggregate {
+  entry: BatchEntry;
+  sizer: AggregatedRecordSizer;
+}
+
+/**
+ * Takes records from `buckets`, in that order, into one batch. The records taken are still
+ * `queued`: the caller marks them in flight. Buckets whose limiter refuses are skipped.
+ */
+export function buildBatch(buckets: readonly Bucket[], options: BuildOptions): Batch {
+  const batch: Batch = { entries: [], bytes: 0, records: 0 };
+  const { now, perKey, busyKeys } = options;
+  // Per-key ordering: keys that have a Kinesis record in this batch (open aggregate or not), and
+  // keys that must wait for the next batch because an earlier record of theirs was left out.
+  const keyEntry = new Map<string, BatchEntry>();
+  const blockedKeys = new Set<string>();
+
+  for (const bucket of buckets) {
+    if (batch.entries.length >= options.maxRecords || batch.bytes >= options.maxBytes) break;
+    if (bucket.queue.queued === 0 || !bucket.limiter.canTake(now)) continue;
+    const open = new Map<string, OpenAggregate>();
+    let scanned = 0;
+
+    for (const record of bucket.queue.records()) {
+      if (++scanned > MAX_SCAN_PER_BUCKET) break;
+      if (record.state !== 'queued') continue;
+      const key = record.partitionKey;
+      if (perKey && (blockedKeys.has(key) || busyKeys.has(key))) continue;
+
+      const taken =
+        options.aggregateMaxBytes === undefined
+          ? takePlain(batch, bucket, record, options, keyEntry)
+          : takeAggregated(batch, bucket, record, options, open, keyEntry);
+      if (taken === 'taken') continue;
+      if (taken === 'stop') break;
+      // 'skip': this record does not fit (now); with per-key ordering its key's later records wait too.
+      if (perKey) blockedKeys.add(key);
+      else break;
+    }
+  }
+
+  // A one-record aggregate goes out as a plain record: same shard, no overhead.
+  for (const entry of batch.entries) {
+    if (entry.aggregated && entry.records.length === 1) {
+      const only = entry.records[0]!;
+      batch.bytes += only.size - entry.size;
+      entry.size = only.size;
+      entry.aggregated = false;
+    }
+    entry.bucket.limiter.chargeBytes(entry.size);
+  }
+  return batch;
+}
+
+type TakeResult = 'taken' | 'skip' | 'stop';
+
+function takePlain(
+  batch: Batch,
+  bucket: Bucket,
+  record: BufferedRecord,
+  options: BuildOptions,
+  keyEntry: Map<string, BatchEntry>,
+): TakeResult {
+  if (batch.entries.length >= options.maxRecords) return 'stop';
+  if (options.perKey && keyEntry.has(record.partitionKey)) return 'skip';
+  if (batch.bytes + record.size > options.maxBytes) return 'skip';
+  if (!bucket.limiter.tryTake(options.now, 0)) return 'stop';
+  const entry: BatchEntry = {
+    bucket,
+    records: [record],
+    aggregated: false,
+    partitionKey: record.partitionKey,
+    explicitHashKey: record.explicitHashKey,
+    size: record.size,
+  };
+  batch.entries.push(entry);
+  batch.bytes += record.size;
+  batch.records++;
+  if (options.perKey) keyEntry.set(record.partitionKey, entry);
+  return 'taken';
+}
+
+function takeAggregated(
+  batch: Batch,
+  bucket: Bucket,
+  record: BufferedRecord,
+  options: BuildOptions,
+  open: Map<string, OpenAggregate>,
+  keyEntry: Map<string, BatchEntry>,
+): TakeResult {
+  const maxAggregate = options.aggregateMaxBytes!;
+  // In a shard's bucket every record may share an aggregate; while shards are unknown only records
+  // with the same hash key input are sure to share a shard (the KCL drops user records whose hash
+  // key is outside the shard the aggregate landed on).
+  const group = bucket.isShard ? '' : record.explicitHashKey !== undefined ? `h${record.explicitHashKey}` : `p${record.partitionKey}`;
+  const user = { partitionKey: record.partitionKey, explicitHashKey: record.explicitHashKey, data: record.data };
+  const current = open.get(group);
+
+  if (options.perKey) {
+    const existing = keyEntry.get(record.partitionKey);
+    // The key already has a Kinesis record in this batch; more of its records may join only that one.
+    if (existing !== undefined && existing !== current?.entry) return 'skip';
+  }
+
+  if (current !== undefined) {
+    const { entry, sizer } = current;
+    const grown = sizer.sizeWith(user);
+    const outerKeyBytes = entry.size - sizer.size;
+    const newSize = outerKeyBytes + grown;
+    if (grown <= maxAggregate && newSize <= options.maxRecordBytes && batch.bytes - entry.size + newSize <= options.maxBytes) {
+      sizer.add(user);
+      entry.records.push(record);
+      batch.bytes += newSize - entry.size;
+      entry.size = newSize;
+      batch.records++;
+      if (options.perKey) keyEntry.set(record.partitionKey, entry);
+      return 'taken';
+    }
+    // Full: close it. Keys in it stay in this batch; with per-key ordering their later records wait.
+    open.delete(group);
+    if (options.perKey && keyEntry.get(record.partitionKey) === entry) return 'skip';
+  }
+
+  if (batch.entries.length >= options.maxRecords) return open.size > 0 ? 'skip' : 'stop';
+  const sizer = createAggregatedRecordSizer();
+  const alone = sizer.sizeWith(user);
+  // A record too big to aggregate goes out plain.
+  const aggregated = alone <= maxAggregate && record.keyBytes + alone <= options.maxRecordBytes;
+  const size = aggregated ? record.keyBytes + alone : record.size;
+  if (batch.bytes + size > options.maxBytes) return 'skip';
+  if (!bucket.limiter.tryTake(options.now, 0)) return 'stop';
+  const entry: BatchEntry = {
+    bucket,
+    records: [record],
+    aggregated,
+    partitionKey: record.partitionKey,
+    explicitHashKey: record.explicitHashKey,
+    size,
+  };
+  if (aggregated) {
+    sizer.add(user);
+    open.set(group, { entry, sizer });
+  }
+  batch.entries.push(entry);
+  batch.bytes += size;
+  batch.records++;
+  if (options.perKey) keyEntry.set(record.partitionKey, entry);
+  return 'taken';
+}
+
+/** The Data of an entry as it goes on the wire. */
+export function entryData(entry: BatchEntry): Uint8Array {
+  if (!entry.aggregated) return entry.records[0]!.data;
+  return encodeAggregatedRecord(
+    entry.records.map((record) => ({
+      partitionKey: record.partitionKey,
+      explicitHashKey: record.explicitHashKey,
+      data: record.data,
+    })),
+  );
+}

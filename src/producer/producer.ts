@@ -1,0 +1,853 @@
+/**
+ * The producer: buffers records, cuts them into PutRecords requests, resends exactly the entries
+ * that failed, adapts its rate per shard, and settles every `put()` exactly once.
+ *
+ * Retry layering. Each request goes through the client's own retry ladder (throttling, 5xx,
+ * network errors, timeouts, clock skew, expired credentials: `client.retry.maxAttempts`, 3 by
+ * default, and the client's retry quota). What the client gives up on comes back here: a
+ * retryable failure puts the records back in the queue behind a full-jitter backoff of their
+ * bucket (or of the whole stream), until the record's time to live; the client's attempts do not
+ * multiply with ours because ours are bounded by time, not by a count. A 200 answer with failed
+ * entries is never retried by the client (it is a success to it); here only the failed entries
+ * go out again. For a producer-only client, `retry: { maxAttempts: 2 }` keeps one request's worst
+ * case short while the producer's backoff takes over.
+ *
+ * Timers. There is at most one timer, for the next moment something can happen (a linger ending,
+ * a backoff ending, a record expiring), and none once the buffer is empty: a Cloudflare Worker can
+ * `ctx.waitUntil(producer.flush())` and leave nothing behind.
+ *
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
+ * https://docs.aws.amazon.com/streams/latest/dev/developing-producers-with-kpl.html
+ */
+import { validateInput, type KinesisClient, type OperationSpec } from '../client.ts';
+import { classifyFault, isKinesisServiceError, isKinesisValidationError, KinesisServiceError, KinesisValidationError } from '../errors.ts';
+import { encodeUtf8, utf8ByteLength } from '../internal/utf8.ts';
+import { putRecords } from '../operations/put-records.ts';
+import { checkPutRecordSize } from '../record-size.ts';
+import { backoffDelay } from '../retry.ts';
+import { PutRecordsInputSchema, PutRecordsRequestEntryInputSchema, type PutRecordsOutput, type PutRecordsRequestEntry } from '../shapes.ts';
+import { buildBatch, entryData, type Batch } from './batch.ts';
+import { KinesisProducerError, type ProducerFailureReason } from './errors.ts';
+import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, type ResolvedProducerOptions } from './options.ts';
+import { RecordQueue, type Bucket } from './queue.ts';
+import { AdaptiveRateLimiter } from './rate-limiter.ts';
+import type { BufferedRecord, FlushTicket, ProducerRecord, PutResult } from './record.ts';
+import { recordHashKey, ShardMap } from './shard-map.ts';
+
+/** What one `flush()` or `close()` saw settle. */
+export interface FlushResult {
+  /** Records put before the flush that were stored. */
+  stored: number;
+  /** Records put before the flush that failed (each also rejected its `put()` / reached `onFailure`). */
+  failed: number;
+}
+
+/** Counters and gauges of a producer, for metrics and tests. */
+export interface ProducerStats {
+  /** Records held: queued, waiting for a retry, or in flight (bounded by `maxBufferedRecords`). */
+  bufferedRecords: number;
+  /** Their bytes (partition keys + data; bounded by `maxBufferedBytes`). */
+  bufferedBytes: number;
+  /** Of those, records in a request right now. */
+  inFlightRecords: number;
+  inFlightRequests: number;
+  /** Records held by `whenFull: 'wait'` until there is room; not part of the buffer. */
+  waitingRecords: number;
+  /** Records accepted by `put()` / `send()` (refused ones are not counted). */
+  accepted: number;
+  stored: number;
+  failed: number;
+  failedByReason: Readonly<Record<ProducerFailureReason, number>>;
+  /** Times a record went back to the queue. */
+  retried: number;
+  /** PutRecords requests sent (the client's own retries of one request are not counted). */
+  requests: number;
+  /** Requests whose answer reported throttled entries, or that failed throttled. */
+  throttledRequests: number;
+  /** Open shards known from ListShards, or undefined while shards are not predicted. */
+  shards: number | undefined;
+}
+
+/** A producer; see {@link createProducer}. */
+export interface Producer {
+  /**
+   * Buffers a record; the promise settles exactly once: with where the record was stored, or
+   * with a {@link KinesisProducerError} whose `reason` says why not. A record that breaks the
+   * PutRecords rules or can never fit is refused at once (a rejected promise, nothing buffered).
+   */
+  put(record: ProducerRecord): Promise<PutResult>;
+  /**
+   * Fire and forget: like `put()`, but failures go only to `onFailure` (and the stats), so no
+   * promise can be left rejected and unhandled.
+   */
+  send(record: ProducerRecord): void;
+  /**
+   * Sends everything buffered now, without lingering, and resolves (never rejects) once every
+   * record put before the call has settled.
+   */
+  flush(): Promise<FlushResult>;
+  /** Refuses new records (reason `closed`), then flushes. Records already put are still delivered. */
+  close(): Promise<FlushResult>;
+  /** Whether one more record fits without waiting (or being refused with `buffer-full`). */
+  readonly hasCapacity: boolean;
+  /** Resolves when {@link hasCapacity} is true: backpressure for loops that use `send()`. */
+  waitForCapacity(): Promise<void>;
+  readonly isClosed: boolean;
+  stats(): ProducerStats;
+}
+
+/** The bucket of records whose shard is not known (no shard map yet, or prediction off). */
+const STREAM_BUCKET = '(stream)';
+const EMPTY = new Uint8Array(0);
+const ENTRY_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsRequestEntryInputSchema, output: undefined };
+const REQUEST_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsInputSchema, output: undefined };
+/** When nothing else would wake a stalled buffer, look again this soon (a safety net, not a poll). */
+const STALL_RECHECK_MS = 50;
+
+const NO_FAILURES: Record<ProducerFailureReason, number> = {
+  invalid: 0,
+  'too-large': 0,
+  'buffer-full': 0,
+  closed: 0,
+  expired: 0,
+  rejected: 0,
+  'retries-exhausted': 0,
+};
+
+/**
+ * Creates a producer that batches records into PutRecords requests for one stream.
+ *
+ * Delivery is at least once: a record whose request's outcome is unknown (a dropped connection, a
+ * timeout, an answer that does not match the request) is sent again and may be stored twice, so
+ * give records an id and deduplicate downstream. Every `put()` settles exactly once.
+ *
+ * In a Cloudflare Worker, create the producer per request (or flush it in every request) and hand
+ * the flush to the runtime: `ctx.waitUntil(producer.flush())`.
+ *
+ * @example
+ * ```ts
+ * import { createKinesisClient, createProducer } from 'kinesis-edge';
+ * const client = createKinesisClient({ region: 'us-east-1', credentials });
+ * const producer = createProducer(client, { streamName: 'clicks', lingerMs: 50 });
+ * const { shardId, sequenceNumber } = await producer.put({ partitionKey: 'user-1', data: JSON.stringify(event) });
+ * producer.send({ data: 'fire and forget' }); // failures go to options.onFailure
+ * await producer.close();
+ * ```
+ */
+export function createProducer(client: KinesisClient, options: ProducerOptions): Producer {
+  if (options.streamName === undefined && options.streamARN === undefined) {
+    throw new TypeError('createProducer: streamName or streamARN is required');
+  }
+  const stream: { StreamName?: string; StreamARN?: string } = {};
+  if (options.streamName !== undefined) stream.StreamName = options.streamName;
+  if (options.streamARN !== undefined) stream.StreamARN = options.streamARN;
+  // Refuse a malformed stream name or ARN now, with the same rules PutRecords applies.
+  validateInput(client, REQUEST_SPEC, { ...stream, Records: [{ Data: EMPTY, PartitionKey: 'k' }] });
+  const config = resolveProducerOptions(client, options);
+  return new KinesisProducer(client, stream, config, options).facade;
+}
+
+class KinesisProducer {
+  readonly facade: Producer;
+  readonly #client: KinesisClient;
+  readonly #stream: { StreamName?: string; StreamARN?: string };
+  readonly #config: ResolvedProducerOptions;
+  readonly #hooks: Pick<ProducerOptions, 'onRetry' | 'onFailure' | 'onShardMapError' | 'partitionKey'>;
+  readonly #shardMap: ShardMap | undefined;
+  readonly #buckets = new Map<string, Bucket>();
+  #bucketOrder: Bucket[] = [];
+  #roundRobin = 0;
+  /** Whole-stream pause after a failed request, and its consecutive failures. */
+  #gateUntil = 0;
+  #gateFailures = 0;
+  /** Partition keys with records in flight (per-key ordering). */
+  readonly #busyKeys = new Map<string, number>();
+  /** Records held by `whenFull: 'wait'`, in put order. */
+  #waiting: BufferedRecord[] = [];
+  #waitingHead = 0;
+  #capacityWaiters: (() => void)[] = [];
+  #seq = 0;
+  #bufferedRecords = 0;
+  #bufferedBytes = 0;
+  #inFlightRecords = 0;
+  #inFlightRequests = 0;
+  #flushing = 0;
+  #closed = false;
+  #pumpQueued = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  readonly #stats = {
+    accepted: 0,
+    stored: 0,
+    failed: 0,
+    failedByReason: { ...NO_FAILURES },
+    retried: 0,
+    requests: 0,
+    throttledRequests: 0,
+  };
+
+  constructor(
+    client: KinesisClient,
+    stream: { StreamName?: string; StreamARN?: string },
+    config: ResolvedProducerOptions,
+    options: ProducerOptions,
+  ) {
+    this.#client = client;
+    this.#stream = stream;
+    this.#config = config;
+    this.#hooks = {
+      onRetry: options.onRetry,
+      onFailure: options.onFailure,
+      onShardMapError: options.onShardMapError,
+      partitionKey: options.partitionKey,
+    };
+    this.#shardMap = config.predictShards
+      ? new ShardMap({
+          client,
+          stream,
+          now: config.now,
+          onLoaded: () => this.#rebucket(),
+          onError: (error, disabled) => this.#callHook(() => this.#hooks.onShardMapError?.(error, disabled)),
+        })
+      : undefined;
+    const self = this;
+    this.facade = {
+      put: (record) => self.#put(record),
+      send: (record) => self.#send(record),
+      flush: () => self.#flush(),
+      close: () => {
+        self.#closed = true;
+        return self.#flush();
+      },
+      get hasCapacity() {
+        return self.#hasCapacity();
+      },
+      waitForCapacity: () => self.#waitForCapacity(),
+      get isClosed() {
+        return self.#closed;
+      },
+      stats: () => self.#snapshot(),
+    };
+  }
+
+  // ---- accepting records -------------------------------------------------------------------------
+
+  #put(record: ProducerRecord): Promise<PutResult> {
+    const prepared = this.#prepare(record);
+    if (prepared instanceof KinesisProducerError) {
+      this.#report(prepared);
+      return Promise.reject(prepared);
+    }
+    return new Promise<PutResult>((resolve, reject) => {
+      prepared.resolve = resolve;
+      prepared.reject = reject;
+      this.#accept(prepared);
+    });
+  }
+
+  #send(record: ProducerRecord): void {
+    const prepared = this.#prepare(record);
+    if (prepared instanceof KinesisProducerError) this.#report(prepared);
+    else this.#accept(prepared);
+  }
+
+  /** Validates and copies a record, or says why it is refused. Nothing is buffered here. */
+  #prepare(record: ProducerRecord): BufferedRecord | KinesisProducerError {
+    if (this.#closed) return new KinesisProducerError({ reason: 'closed', record });
+    if (typeof record !== 'object' || record === null) {
+      return new KinesisProducerError({ reason: 'invalid', record, detail: 'a record must be an object with `data`' });
+    }
+    const raw = record.data;
+    let data: Uint8Array;
+    if (typeof raw === 'string') data = encodeUtf8(raw);
+    else if (raw instanceof Uint8Array) data = new Uint8Array(raw); // a copy: the caller may reuse its buffer
+    else return new KinesisProducerError({ reason: 'invalid', record, detail: 'data must be a Uint8Array or a string' });
+
+    let partitionKey = record.partitionKey;
+    try {
+      partitionKey ??= this.#hooks.partitionKey?.(record) ?? this.#randomKey();
+    } catch (cause) {
+      return new KinesisProducerError({ reason: 'invalid', record, detail: 'the partitionKey option threw', cause });
+    }
+    const explicitHashKey = record.explicitHashKey;
+    try {
+      // The core rules, so that a record the producer accepts is one PutRecords accepts.
+      validateInput(this.#client, ENTRY_SPEC, { Data: EMPTY, PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey });
+      const sizeIssues = checkPutRecordSize({ PartitionKey: partitionKey, Data: data }, this.#client.limits);
+      if (sizeIssues.length > 0) throw new KinesisValidationError('PutRecords', 'input', sizeIssues);
+    } catch (cause) {
+      const tooLarge = isKinesisValidationError(cause) && cause.issues.some((issue) => issue.path === 'Data');
+      return new KinesisProducerError({
+        reason: tooLarge ? 'too-large' : 'invalid',
+        record,
+        detail: cause instanceof Error ? cause.message : String(cause),
+        cause,
+      });
+    }
+    const keyBytes = utf8ByteLength(partitionKey);
+    const size = keyBytes + data.length;
+    const config = this.#config;
+    if (size > config.maxBatchBytes || size > config.maxBufferedBytes) {
+      const limit = Math.min(config.maxBatchBytes, config.maxBufferedBytes);
+      return new KinesisProducerError({ reason: 'too-large', record, detail: `partition key + data is ${size} bytes, more than the producer's limit of ${limit}` });
+    }
+    const putAt = config.now();
+    return {
+      seq: this.#seq++,
+      source: record,
+      partitionKey,
+      explicitHashKey,
+      data,
+      keyBytes,
+      size,
+      hashKey: undefined,
+      putAt,
+      deadline: putAt + config.recordTtlMs,
+      state: 'waiting',
+      bucket: STREAM_BUCKET,
+      attempts: 0,
+      lastError: undefined,
+      lastCode: undefined,
+      flushes: undefined,
+      resolve: undefined,
+      reject: undefined,
+    };
+  }
+
+  #randomKey(): string {
+    return Math.floor(this.#config.random() * 0x20000000000000).toString(36);
+  }
+
+  #accept(record: BufferedRecord): void {
+    this.#stats.accepted++;
+    if (this.#waitingHead < this.#waiting.length || !this.#hasRoom(record.size)) {
+      if (this.#config.whenFull === 'reject') {
+        this.#stats.accepted--;
+        this.#fail(record, 'buffer-full');
+        return;
+      }
+      this.#waiting.push(record);
+      this.#schedulePump();
+      return;
+    }
+    this.#admit(record);
+  }
+
+  #hasRoom(size: number): boolean {
+    return this.#bufferedRecords + 1 <= this.#config.maxBufferedRecords && this.#bufferedBytes + size <= this.#config.maxBufferedBytes;
+  }
+
+  #hasCapacity(): boolean {
+    return this.#waitingHead >= this.#waiting.length && this.#bufferedRecords < this.#config.maxBufferedRecords && this.#bufferedBytes < this.#config.maxBufferedBytes;
+  }
+
+  #waitForCapacity(): Promise<void> {
+    if (this.#hasCapacity()) return Promise.resolve();
+    return new Promise((resolve) => this.#capacityWaiters.push(resolve));
+  }
+
+  #admit(record: BufferedRecord): void {
+    this.#bufferedRecords++;
+    this.#bufferedBytes += record.size;
+    const bucket = this.#bucketFor(record);
+    record.bucket = bucket.id;
+    bucket.queue.push(record);
+    this.#schedulePump();
+  }
+
+  #admitWaiting(now: number): void {
+    const waiting = this.#waiting;
+    while (this.#waitingHead < waiting.length) {
+      const record = waiting[this.#waitingHead]!;
+      if (record.deadline <= now) {
+        this.#waitingHead++;
+        this.#fail(record, 'expired', { detail: 'it waited for buffer space past its time to live' });
+        continue;
+      }
+      if (!this.#hasRoom(record.size)) break;
+      this.#waitingHead++;
+      this.#admit(record);
+    }
+    if (this.#waitingHead === waiting.length) {
+      this.#waiting = [];
+      this.#waitingHead = 0;
+    } else if (this.#waitingHead > 1024 && this.#waitingHead * 2 > waiting.length) {
+      this.#waiting = waiting.slice(this.#waitingHead);
+      this.#waitingHead = 0;
+    }
+  }
+
+  // ---- buckets -----------------------------------------------------------------------------------
+
+  #bucketFor(record: BufferedRecord): Bucket {
+    const map = this.#shardMap;
+    if (map !== undefined && map.isReady) {
+      record.hashKey ??= recordHashKey(record);
+      const shardId = map.shardFor(record.hashKey);
+      if (shardId !== undefined) return this.#bucket(shardId, true);
+    }
+    return this.#bucket(STREAM_BUCKET, false);
+  }
+
+  #bucket(id: string, isShard: boolean): Bucket {
+    let bucket = this.#buckets.get(id);
+    if (bucket === undefined) {
+      const ceiling = isShard
+        ? this.#config.shardRate
+        : { recordsPerSecond: Number.POSITIVE_INFINITY, bytesPerSecond: Number.POSITIVE_INFINITY };
+      bucket = { id, isShard, queue: new RecordQueue(), limiter: new AdaptiveRateLimiter(ceiling, this.#config.now()) };
+      this.#buckets.set(id, bucket);
+      this.#bucketOrder.push(bucket);
+    }
+    return bucket;
+  }
+
+  /** A new shard map: move queued records to the buckets of their shards. */
+  #rebucket(): void {
+    for (const bucket of [...this.#bucketOrder]) {
+      const moving: BufferedRecord[] = [];
+      for (const record of bucket.queue.records()) {
+        if (record.state === 'queued' && this.#bucketFor(record).id !== bucket.id) moving.push(record);
+      }
+      for (const record of moving) this.#move(record, bucket);
+    }
+    this.#dropEmptyBuckets();
+    this.#schedulePump();
+  }
+
+  #move(record: BufferedRecord, from: Bucket): void {
+    const to = this.#bucketFor(record);
+    from.queue.remove(record);
+    record.bucket = to.id;
+    to.queue.insert(record);
+  }
+
+  /** Drops empty buckets of the stream and of closed shards; an open shard's keeps its learnt rate. */
+  #dropEmptyBuckets(): void {
+    const map = this.#shardMap;
+    this.#bucketOrder = this.#bucketOrder.filter((bucket) => {
+      const keep = !bucket.queue.isEmpty || (bucket.isShard && map?.hasShard(bucket.id) === true);
+      if (!keep) this.#buckets.delete(bucket.id);
+      return keep;
+    });
+  }
+
+  // ---- the pump ----------------------------------------------------------------------------------
+
+  #schedulePump(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    const now = this.#config.now();
+    this.#admitWaiting(now);
+    this.#expireQueued(now);
+    const map = this.#shardMap;
+    if (map !== undefined && !map.isReady && this.#bufferedRecords > 0) map.refresh();
+    this.#sendReady(now);
+    this.#notifyCapacity();
+    this.#scheduleWake(now);
+  }
+
+  #expireQueued(now: number): void {
+    for (const bucket of this.#bucketOrder) {
+      if (bucket.queue.queued === 0) continue;
+      const expired: BufferedRecord[] = [];
+      // Deadlines grow with put order, so the scan stops at the first queued record still alive.
+      for (const record of bucket.queue.records()) {
+        if (record.state !== 'queued') continue;
+        if (record.deadline > now) break;
+        expired.push(record);
+      }
+      for (const record of expired) this.#fail(record, 'expired', { code: record.lastCode, cause: record.lastError });
+    }
+  }
+
+  /** Whether buckets should send without lingering. */
+  #urgent(): boolean {
+    if (this.#flushing > 0 || this.#closed) return true;
+    let queued = 0;
+    let queuedBytes = 0;
+    for (const bucket of this.#bucketOrder) {
+      queued += bucket.queue.queued;
+      queuedBytes += bucket.queue.queuedBytes;
+    }
+    const config = this.#config;
+    return queuedBytes >= config.maxBatchBytes || (config.aggregateMaxBytes === undefined && queued >= config.maxBatchRecords);
+  }
+
+  /** When a bucket's oldest queued record has lingered long enough. */
+  #lingerEnds(bucket: Bucket, urgent: boolean, now: number): number {
+    if (urgent) return now;
+    const first = bucket.queue.firstQueued();
+    if (first === undefined) return Number.POSITIVE_INFINITY;
+    // A record that was sent before has lingered already.
+    return first.attempts > 0 ? now : first.putAt + this.#config.lingerMs;
+  }
+
+  #sendReady(now: number): void {
+    const config = this.#config;
+    while (this.#inFlightRequests < config.maxInFlight && now >= this.#gateUntil) {
+      const urgent = this.#urgent();
+      const ready: Bucket[] = [];
+      const others: Bucket[] = [];
+      const order = this.#bucketOrder;
+      const count = order.length;
+      for (let i = 0; i < count; i++) {
+        const bucket = order[(this.#roundRobin + i) % count]!;
+        if (bucket.queue.queued === 0) continue;
+        if (this.#lingerEnds(bucket, urgent, now) <= now) ready.push(bucket);
+        else others.push(bucket);
+      }
+      if (ready.length === 0) return;
+      this.#roundRobin = (this.#roundRobin + 1) % Math.max(1, count);
+      // Buckets whose linger has not ended yet may fill the rest of the request.
+      const batch = buildBatch(ready.concat(others), {
+        now,
+        maxRecords: config.maxBatchRecords,
+        maxBytes: config.maxBatchBytes,
+        maxRecordBytes: config.maxRecordBytes,
+        perKey: config.perKey,
+        busyKeys: this.#busyKeys,
+        aggregateMaxBytes: config.aggregateMaxBytes,
+      });
+      if (batch.entries.length === 0) return;
+      this.#dispatch(batch);
+    }
+  }
+
+  #scheduleWake(now: number): void {
+    if (this.#bufferedRecords === 0 && this.#waitingHead >= this.#waiting.length) {
+      this.#clearTimer();
+      return;
+    }
+    let at = Number.POSITIVE_INFINITY;
+    if (this.#waitingHead < this.#waiting.length) at = this.#waiting[this.#waitingHead]!.deadline;
+    const canSend = this.#inFlightRequests < this.#config.maxInFlight;
+    const urgent = canSend && this.#urgent();
+    let stalled = false;
+    for (const bucket of this.#bucketOrder) {
+      const first = bucket.queue.firstQueued();
+      if (first === undefined) continue;
+      at = Math.min(at, first.deadline);
+      if (!canSend) continue; // a request's completion runs the pump
+      const sendAt = Math.max(this.#lingerEnds(bucket, urgent, now), bucket.limiter.availableAt(now), this.#gateUntil);
+      if (sendAt > now) at = Math.min(at, sendAt);
+      // Ready, yet nothing went: its keys wait for requests in flight, whose completion runs the pump.
+      else if (this.#inFlightRequests === 0) stalled = true;
+    }
+    if (stalled) at = Math.min(at, now + STALL_RECHECK_MS);
+    if (at === Number.POSITIVE_INFINITY) this.#clearTimer();
+    else this.#setTimer(at, now);
+  }
+
+  #setTimer(at: number, now: number): void {
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    this.#clearTimer();
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.#pump();
+    }, Math.max(0, at - now));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  // ---- one request -------------------------------------------------------------------------------
+
+  #dispatch(batch: Batch): void {
+    this.#inFlightRequests++;
+    this.#inFlightRecords += batch.records;
+    this.#stats.requests++;
+    const perKey = this.#config.perKey;
+    const entries: PutRecordsRequestEntry[] = [];
+    for (const entry of batch.entries) {
+      for (const record of entry.records) {
+        entry.bucket.queue.markInFlight(record);
+        record.attempts++;
+        if (perKey) this.#busyKeys.set(record.partitionKey, (this.#busyKeys.get(record.partitionKey) ?? 0) + 1);
+      }
+      const wire: PutRecordsRequestEntry = { Data: entryData(entry), PartitionKey: entry.partitionKey };
+      if (entry.explicitHashKey !== undefined) wire.ExplicitHashKey = entry.explicitHashKey;
+      entries.push(wire);
+    }
+    putRecords(this.#client, { ...this.#stream, Records: entries })
+      .then(
+        (output) => this.#onAnswer(batch, output),
+        (error: unknown) => this.#onRequestError(batch, error),
+      )
+      .catch((error: unknown) => this.#onInternalError(batch, error))
+      .finally(() => {
+        this.#inFlightRequests--;
+        this.#inFlightRecords -= batch.records;
+        if (perKey) {
+          for (const entry of batch.entries) {
+            for (const record of entry.records) {
+              const left = (this.#busyKeys.get(record.partitionKey) ?? 1) - 1;
+              if (left > 0) this.#busyKeys.set(record.partitionKey, left);
+              else this.#busyKeys.delete(record.partitionKey);
+            }
+          }
+        }
+        this.#schedulePump();
+      });
+  }
+
+  #onAnswer(batch: Batch, output: PutRecordsOutput): void {
+    const now = this.#config.now();
+    const results = output.Records;
+    if (results.length !== batch.entries.length) {
+      // Which answer belongs to which record is unknown: all go again (at least once).
+      this.#retryAll(batch, now, 'unknown-outcome', undefined, `ResponseCount${results.length}of${batch.entries.length}`);
+      return;
+    }
+    this.#gateFailures = 0;
+    const throttled = new Set<Bucket>();
+    const failed = new Set<Bucket>();
+    const codes: Record<string, number> = {};
+    let retried = 0;
+    let staleMap = false;
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i]!;
+      const entry = batch.entries[i]!;
+      const { ErrorCode: code, ShardId: shardId, SequenceNumber: sequenceNumber } = result;
+      if (code === undefined && shardId !== undefined && sequenceNumber !== undefined) {
+        entry.bucket.limiter.onSuccess();
+        if (entry.bucket.isShard && shardId !== entry.bucket.id) staleMap = true;
+        entry.records.forEach((record, index) => {
+          const stored: PutResult = { shardId, sequenceNumber, attempts: record.attempts };
+          if (entry.aggregated) stored.subSequenceNumber = index;
+          this.#succeed(record, stored);
+        });
+        continue;
+      }
+      const name = code ?? 'MissingResult';
+      const kind = code === undefined ? 'transient' : classifyFault(code, 200, result.ErrorMessage ?? '');
+      const cause = new KinesisServiceError({
+        code: name,
+        status: 200,
+        message: result.ErrorMessage ?? (code === undefined ? 'the answer entry has neither ErrorCode nor SequenceNumber' : ''),
+        operation: 'PutRecords',
+      });
+      if (kind === 'fatal') {
+        for (const record of entry.records) this.#fail(record, 'rejected', { code, detail: result.ErrorMessage, cause });
+        continue;
+      }
+      (kind === 'throttling' ? throttled : failed).add(entry.bucket);
+      codes[name] = (codes[name] ?? 0) + entry.records.length;
+      for (const record of entry.records) {
+        record.lastCode = name;
+        record.lastError = cause;
+        if (this.#retry(record, now)) retried++;
+      }
+    }
+    if (staleMap) this.#shardMap?.invalidate();
+    if (throttled.size > 0) this.#stats.throttledRequests++;
+    const config = this.#config;
+    for (const bucket of throttled) {
+      bucket.limiter.onThrottle(now, backoffDelay(bucket.limiter.failures + 1, config.throttlingBaseDelayMs, config.maxDelayMs, config.random));
+    }
+    for (const bucket of failed) {
+      if (throttled.has(bucket)) continue;
+      bucket.limiter.onFailure(now, backoffDelay(bucket.limiter.failures + 1, config.baseDelayMs, config.maxDelayMs, config.random));
+    }
+    if (retried > 0) this.#emitRetry({ reason: 'partial-failure', records: retried, codes });
+  }
+
+  #onRequestError(batch: Batch, error: unknown): void {
+    const now = this.#config.now();
+    if (isKinesisValidationError(error) && error.source === 'input') {
+      this.#failAll(batch, 'invalid', { detail: error.message, cause: error });
+      return;
+    }
+    if (isKinesisServiceError(error) && error.kind === 'fatal') {
+      this.#failAll(batch, 'rejected', { code: error.code, detail: error.serviceMessage, cause: error });
+      return;
+    }
+    // Throttling, 5xx, network errors, timeouts, an exhausted retry quota, an unreadable answer:
+    // the records may or may not be stored, and another try may work.
+    const throttling = isKinesisServiceError(error) && error.kind === 'throttling';
+    if (throttling) {
+      this.#stats.throttledRequests++;
+      const config = this.#config;
+      for (const bucket of new Set(batch.entries.map((entry) => entry.bucket))) {
+        bucket.limiter.onThrottle(now, backoffDelay(bucket.limiter.failures + 1, config.throttlingBaseDelayMs, config.maxDelayMs, config.random));
+      }
+    }
+    const code = isKinesisServiceError(error) ? error.code : error instanceof Error ? error.name : 'Error';
+    this.#retryAll(batch, now, 'request-failed', error, code, throttling);
+  }
+
+  /** A bug in this module must not leave promises pending: fail what is still in flight. */
+  #onInternalError(batch: Batch, error: unknown): void {
+    for (const entry of batch.entries) {
+      for (const record of entry.records) {
+        if (record.state === 'in-flight') this.#fail(record, 'rejected', { detail: 'internal producer error', cause: error });
+      }
+    }
+  }
+
+  #retryAll(batch: Batch, now: number, reason: ProducerRetryEvent['reason'], error: unknown, code: string, throttling = false): void {
+    const config = this.#config;
+    this.#gateFailures++;
+    const base = throttling ? config.throttlingBaseDelayMs : config.baseDelayMs;
+    this.#gateUntil = Math.max(this.#gateUntil, now + backoffDelay(this.#gateFailures, base, config.maxDelayMs, config.random));
+    let retried = 0;
+    for (const entry of batch.entries) {
+      for (const record of entry.records) {
+        record.lastCode = code;
+        record.lastError = error;
+        if (this.#retry(record, now)) retried++;
+      }
+    }
+    if (retried > 0) this.#emitRetry({ reason, records: retried, codes: { [code]: retried }, error });
+  }
+
+  /** Puts a failed record back in its queue, unless it expired or ran out of attempts. */
+  #retry(record: BufferedRecord, now: number): boolean {
+    if (record.deadline <= now) {
+      this.#fail(record, 'expired', { code: record.lastCode, cause: record.lastError });
+      return false;
+    }
+    if (record.attempts >= this.#config.maxAttempts) {
+      this.#fail(record, 'retries-exhausted', { code: record.lastCode, cause: record.lastError });
+      return false;
+    }
+    this.#stats.retried++;
+    const from = this.#buckets.get(record.bucket)!;
+    const to = this.#bucketFor(record);
+    if (to === from) {
+      from.queue.markQueued(record);
+    } else {
+      from.queue.remove(record);
+      record.bucket = to.id;
+      to.queue.insert(record);
+    }
+    return true;
+  }
+
+  #failAll(batch: Batch, reason: ProducerFailureReason, extra: { code?: string; detail?: string; cause?: unknown }): void {
+    for (const entry of batch.entries) for (const record of entry.records) this.#fail(record, reason, extra);
+  }
+
+  // ---- settling ----------------------------------------------------------------------------------
+
+  #release(record: BufferedRecord): void {
+    if (record.state === 'queued' || record.state === 'in-flight') {
+      this.#buckets.get(record.bucket)?.queue.markDone(record);
+      this.#bufferedRecords--;
+      this.#bufferedBytes -= record.size;
+    }
+    record.state = 'done';
+  }
+
+  #succeed(record: BufferedRecord, result: PutResult): void {
+    if (record.state === 'done') return;
+    this.#release(record);
+    this.#stats.stored++;
+    const flushes = record.flushes;
+    if (flushes !== undefined) for (const ticket of flushes) this.#tick(ticket, true);
+    const resolve = record.resolve;
+    record.resolve = record.reject = undefined;
+    resolve?.(result);
+  }
+
+  #fail(record: BufferedRecord, reason: ProducerFailureReason, extra: { code?: string; detail?: string; cause?: unknown } = {}): void {
+    if (record.state === 'done') return;
+    this.#release(record);
+    const error = new KinesisProducerError({ reason, record: record.source, attempts: record.attempts, ...extra });
+    const flushes = record.flushes;
+    if (flushes !== undefined) for (const ticket of flushes) this.#tick(ticket, false);
+    const reject = record.reject;
+    record.resolve = record.reject = undefined;
+    reject?.(error);
+    this.#report(error);
+  }
+
+  /** Counts a failure and tells `onFailure`. */
+  #report(error: KinesisProducerError): void {
+    this.#stats.failed++;
+    this.#stats.failedByReason[error.reason]++;
+    this.#callHook(() => this.#hooks.onFailure?.(error));
+  }
+
+  #emitRetry(event: ProducerRetryEvent): void {
+    this.#callHook(() => this.#hooks.onRetry?.(event));
+  }
+
+  #callHook(call: () => void): void {
+    try {
+      call();
+    } catch {
+      // A hook's own failure must not break delivery; hooks are for observing.
+    }
+  }
+
+  #notifyCapacity(): void {
+    if (this.#capacityWaiters.length === 0 || !this.#hasCapacity()) return;
+    const waiters = this.#capacityWaiters;
+    this.#capacityWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // ---- flush -------------------------------------------------------------------------------------
+
+  #tick(ticket: FlushTicket, stored: boolean): void {
+    if (stored) ticket.stored++;
+    else ticket.failed++;
+    if (--ticket.remaining === 0) ticket.done();
+  }
+
+  #flush(): Promise<FlushResult> {
+    const pending: BufferedRecord[] = [];
+    for (let i = this.#waitingHead; i < this.#waiting.length; i++) pending.push(this.#waiting[i]!);
+    for (const bucket of this.#bucketOrder) for (const record of bucket.queue.records()) pending.push(record);
+    if (pending.length === 0) {
+      this.#schedulePump();
+      return Promise.resolve({ stored: 0, failed: 0 });
+    }
+    this.#flushing++;
+    return new Promise<FlushResult>((resolve) => {
+      const ticket: FlushTicket = {
+        remaining: pending.length,
+        stored: 0,
+        failed: 0,
+        done: () => {
+          this.#flushing--;
+          resolve({ stored: ticket.stored, failed: ticket.failed });
+        },
+      };
+      for (const record of pending) (record.flushes ??= []).push(ticket);
+      this.#schedulePump();
+    });
+  }
+
+  #snapshot(): ProducerStats {
+    const stats = this.#stats;
+    return {
+      bufferedRecords: this.#bufferedRecords,
+      bufferedBytes: this.#bufferedBytes,
+      inFlightRecords: this.#inFlightRecords,
+      inFlightRequests: this.#inFlightRequests,
+      waitingRecords: this.#waiting.length - this.#waitingHead,
+      accepted: stats.accepted,
+      stored: stats.stored,
+      failed: stats.failed,
+      failedByReason: { ...stats.failedByReason },
+      retried: stats.retried,
+      requests: stats.requests,
+      throttledRequests: stats.throttledRequests,
+      shards: this.#shardMap?.shardCount,
+    };
+  }
+}

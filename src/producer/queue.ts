@@ -1,0 +1,149 @@
+/**
+ * One bucket's records in put order. A record stays at its place from `put()` until it settles:
+ * while it is in flight it is only skipped, and a record sent again after a retryable failure is
+ * simply `queued` again at its old place, so retried records go out before newer ones and a
+ * partition key's records keep their order.
+ */
+import type { AdaptiveRateLimiter } from './rate-limiter.ts';
+import type { BufferedRecord } from './record.ts';
+
+export class RecordQueue {
+  #items: BufferedRecord[] = [];
+  #head = 0;
+  /** Settled records still in `#items`, dropped by `compact()`. */
+  #settled = 0;
+  /** Records here in state `queued`, and their bytes. */
+  queued = 0;
+  queuedBytes = 0;
+
+  /** Appends a record newer than every record here, as `queued`. */
+  push(record: BufferedRecord): void {
+    this.#items.push(record);
+    record.state = 'queued';
+    this.queued++;
+    this.queuedBytes += record.size;
+  }
+
+  /** A queued record goes out in a request. */
+  markInFlight(record: BufferedRecord): void {
+    if (record.state === 'queued') {
+      this.queued--;
+      this.queuedBytes -= record.size;
+    }
+    record.state = 'in-flight';
+  }
+
+  /** A record in flight failed and waits here again, at its old place. */
+  markQueued(record: BufferedRecord): void {
+    if (record.state !== 'queued') {
+      this.queued++;
+      this.queuedBytes += record.size;
+    }
+    record.state = 'queued';
+  }
+
+  /** A record settled: it is skipped from now on and dropped by `compact()`. */
+  markDone(record: BufferedRecord): void {
+    if (record.state === 'queued') {
+      this.queued--;
+      this.queuedBytes -= record.size;
+    }
+    record.state = 'done';
+    this.#settled++;
+  }
+
+  /** Inserts a queued record by put order (used when a reshard moves records between buckets). */
+  insert(record: BufferedRecord): void {
+    record.state = 'queued';
+    this.queued++;
+    this.queuedBytes += record.size;
+    const items = this.#items;
+    let low = this.#head;
+    let high = items.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (items[mid]!.seq < record.seq) low = mid + 1;
+      else high = mid;
+    }
+    items.splice(low, 0, record);
+  }
+
+  /** Removes an unsettled record from wherever it is (reshard moves). */
+  remove(record: BufferedRecord): void {
+    const index = this.#items.indexOf(record, this.#head);
+    if (index < 0) return;
+    this.#items.splice(index, 1);
+    if (record.state === 'queued') {
+      this.queued--;
+      this.queuedBytes -= record.size;
+    }
+  }
+
+  /** Unsettled records (queued or in flight) from the oldest, skipping settled ones. */
+  *records(): Generator<BufferedRecord> {
+    this.compact();
+    const items = this.#items;
+    for (let i = this.#head; i < items.length; i++) {
+      const record = items[i]!;
+      if (record.state === 'queued' || record.state === 'in-flight') yield record;
+    }
+  }
+
+  /** The oldest queued record, if any. */
+  firstQueued(): BufferedRecord | undefined {
+    if (this.queued === 0) return undefined;
+    const items = this.#items;
+    for (let i = this.#head; i < items.length; i++) {
+      const record = items[i]!;
+      if (record.state === 'queued') return record;
+    }
+    return undefined;
+  }
+
+  get isEmpty(): boolean {
+    this.compact();
+    return this.#head >= this.#items.length;
+  }
+
+  /**
+   * Drops settled records: from the front at once, and from the middle (records sent out of order,
+   * as per-key ordering does) once they are a good share, so that their data is not kept alive.
+   */
+  compact(): void {
+    const items = this.#items;
+    let head = this.#head;
+    while (head < items.length && items[head]!.state === 'done') {
+      head++;
+      this.#settled--;
+    }
+    if (head === items.length) {
+      this.#items = [];
+      this.#head = 0;
+      this.#settled = 0;
+      return;
+    }
+    this.#head = head;
+    const live = items.length - head;
+    if (this.#settled > 64 && this.#settled * 4 > live) {
+      this.#items = items.slice(head).filter((record) => record.state !== 'done');
+      this.#head = 0;
+      this.#settled = 0;
+    } else if (head > 1024 && head * 2 > items.length) {
+      this.#items = items.slice(head);
+      this.#head = 0;
+    }
+  }
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+}
+
+/** A bucket: the records bound for one shard (or for the stream while shards are unknown), and its limiter. */
+export interface Bucket {
+  readonly id: string;
+  readonly queue: RecordQueue;
+  readonly limiter: AdaptiveRateLimiter;
+  /** Whether the bucket's records are known to share a shard (false for the stream-wide bucket). */
+  readonly isShard: boolean;
+}

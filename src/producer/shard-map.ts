@@ -1,0 +1,169 @@
+/**
+ * Shard prediction: which shard a record lands on, from its hash key and the hash key ranges that
+ * ListShards reports. Kinesis hashes the partition key with MD5 (read as an unsigned 128-bit
+ * big-endian integer) unless the record has an ExplicitHashKey.
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecordsRequestEntry.html
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListShards.html
+ */
+import type { KinesisClient } from '../client.ts';
+import { isKinesisServiceError } from '../errors.ts';
+import { findShardForHashKey, partitionKeyToHashKey, type ShardWithHashKeyRange } from '../internal/hash-key.ts';
+import { listAllShards } from '../paginate.ts';
+import type { ListShardsInput } from '../shapes.ts';
+
+/**
+ * The hash key Kinesis uses to place a record: the explicit hash key when given, else the MD5 of
+ * the partition key's UTF-8 bytes.
+ *
+ * @example
+ * recordHashKey({ partitionKey: 'a' }); // 16955237001963240173058271559858726497n
+ */
+export function recordHashKey(key: { partitionKey?: string; explicitHashKey?: string }): bigint {
+  if (key.explicitHashKey !== undefined) return BigInt(key.explicitHashKey);
+  if (key.partitionKey === undefined) throw new TypeError('recordHashKey: a partitionKey or an explicitHashKey is required');
+  return partitionKeyToHashKey(key.partitionKey);
+}
+
+/**
+ * The shard a record with this partition key (or explicit hash key) lands on, among `shards` as
+ * ListShards returns them; `undefined` when no shard's range holds its hash key. An open shard is
+ * preferred over a closed parent that covers the same range.
+ *
+ * @example
+ * const shards = await Array.fromAsync(listAllShards(client, { StreamName: 'clicks' }));
+ * predictShard(shards, 'user-1')?.ShardId; // 'shardId-000000000001'
+ * predictShard(shards, { explicitHashKey: '0' })?.ShardId; // 'shardId-000000000000'
+ */
+export function predictShard<T extends ShardWithHashKeyRange>(
+  shards: readonly T[],
+  key: string | { partitionKey?: string; explicitHashKey?: string },
+): T | undefined {
+  const hashKey = typeof key === 'string' ? partitionKeyToHashKey(key) : recordHashKey(key);
+  return findShardForHashKey(shards, hashKey);
+}
+
+/** After this long a failed or stale shard map may be listed again. */
+const MIN_REFRESH_INTERVAL_MS = 1_000;
+const RETRY_AFTER_ERROR_MS = 5_000;
+
+interface OpenRange {
+  shardId: string;
+  start: bigint;
+  end: bigint;
+}
+
+/**
+ * The producer's view of the stream's shards, listed with ListShards when first needed and again
+ * after a record lands on a shard other than the predicted one (a reshard). It never uses a timer:
+ * the producer asks it to refresh when it is due. A fault that retrying cannot fix (for example an
+ * IAM policy without `kinesis:ListShards`) turns prediction off for good; the producer then limits
+ * its rate per stream.
+ */
+export class ShardMap {
+  #ranges: OpenRange[] | undefined;
+  #loading: Promise<void> | undefined;
+  #nextAttemptAt = 0;
+  #disabled = false;
+  /** Increases each time a new map is installed. */
+  version = 0;
+
+  readonly #client: KinesisClient;
+  readonly #stream: Pick<ListShardsInput, 'StreamName' | 'StreamARN'>;
+  readonly #now: () => number;
+  readonly #onLoaded: () => void;
+  readonly #onError: (error: unknown, disabled: boolean) => void;
+
+  constructor(init: {
+    client: KinesisClient;
+    stream: Pick<ListShardsInput, 'StreamName' | 'StreamARN'>;
+    now: () => number;
+    onLoaded: () => void;
+    onError: (error: unknown, disabled: boolean) => void;
+  }) {
+    this.#client = init.client;
+    this.#stream = init.stream;
+    this.#now = init.now;
+    this.#onLoaded = init.onLoaded;
+    this.#onError = init.onError;
+  }
+
+  get isReady(): boolean {
+    return this.#ranges !== undefined;
+  }
+
+  get isDisabled(): boolean {
+    return this.#disabled;
+  }
+
+  get isLoading(): boolean {
+    return this.#loading !== undefined;
+  }
+
+  /** Number of open shards, when known. */
+  get shardCount(): number | undefined {
+    return this.#ranges?.length;
+  }
+
+  /** The open shard holding `hashKey`, or undefined while no map is known. */
+  shardFor(hashKey: bigint): string | undefined {
+    const ranges = this.#ranges;
+    if (ranges === undefined) return undefined;
+    // Binary search: ranges are sorted by start and do not overlap.
+    let low = 0;
+    let high = ranges.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >> 1;
+      const range = ranges[mid]!;
+      if (hashKey < range.start) high = mid - 1;
+      else if (hashKey > range.end) low = mid + 1;
+      else return range.shardId;
+    }
+    return undefined;
+  }
+
+  /** Whether `shardId` is an open shard of the current map. */
+  hasShard(shardId: string): boolean {
+    return this.#ranges?.some((range) => range.shardId === shardId) ?? false;
+  }
+
+  /** Lists the shards unless a listing is running, prediction is off, or the last try was too recent. */
+  refresh(): void {
+    if (this.#disabled || this.#loading !== undefined || this.#now() < this.#nextAttemptAt) return;
+    this.#nextAttemptAt = this.#now() + MIN_REFRESH_INTERVAL_MS;
+    this.#loading = this.#load().finally(() => {
+      this.#loading = undefined;
+    });
+  }
+
+  /** Marks the map stale (a record landed on an unexpected shard) and refreshes when allowed. */
+  invalidate(): void {
+    this.refresh();
+  }
+
+  async #load(): Promise<void> {
+    try {
+      const open: OpenRange[] = [];
+      const all: ShardWithHashKeyRange[] = [];
+      for await (const shard of listAllShards(this.#client, { ...this.#stream })) all.push(shard);
+      for (const shard of all) {
+        if (shard.SequenceNumberRange?.EndingSequenceNumber !== undefined) continue;
+        open.push({
+          shardId: shard.ShardId,
+          start: BigInt(shard.HashKeyRange.StartingHashKey),
+          end: BigInt(shard.HashKeyRange.EndingHashKey),
+        });
+      }
+      open.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+      if (open.length === 0) throw new Error(`ListShards returned no open shard for ${this.#stream.StreamName ?? this.#stream.StreamARN}`);
+      this.#ranges = open;
+      this.version++;
+      this.#onLoaded();
+    } catch (error) {
+      // Retrying cannot fix a missing permission or a missing stream; anything else may pass.
+      const fatal = isKinesisServiceError(error) && error.kind === 'fatal';
+      if (fatal) this.#disabled = true;
+      this.#nextAttemptAt = this.#now() + RETRY_AFTER_ERROR_MS;
+      this.#onError(error, fatal);
+    }
+  }
+}

@@ -1,0 +1,308 @@
+// Producer batching, validation at put(), linger, flush and close, against the in-memory Kinesis of
+// producer-fake-kinesis.ts. Limits: API_PutRecords (500 records, 5 MiB counted as partition keys +
+// data before base64, 1 MiB per record).
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createProducer, isKinesisProducerError, KinesisProducerError, type ProducerRecord, type PutResult } from '../../src/producer/index.ts';
+import { createFakeKinesis, settle } from './producer-fake-kinesis.ts';
+
+const MiB = 1024 * 1024;
+
+async function reason(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(isKinesisProducerError(error)).toBe(true);
+    return (error as KinesisProducerError).reason;
+  }
+  return 'stored';
+}
+
+/** Advances fake time in steps, letting real I/O (signing) run between them, until `done()`. */
+async function advanceUntil(done: () => boolean, stepMs = 10, maxSteps = 10_000): Promise<void> {
+  for (let i = 0; i < maxSteps && !done(); i++) {
+    await settle(3);
+    if (done()) return;
+    await vi.advanceTimersByTimeAsync(stepMs);
+  }
+  if (!done()) throw new Error('advanceUntil: condition still false');
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('producer batching', () => {
+  it('splits 501 records into requests of 500 and 1', async () => {
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
+    const puts = Array.from({ length: 501 }, (_, i) => producer.put({ partitionKey: `k${i}`, data: `r${i}` }));
+    await Promise.all(puts);
+
+    expect(kinesis.calls.map((call) => call.entries.length)).toEqual([500, 1]);
+    expect(kinesis.stored.map((entry) => entry.text)).toEqual(Array.from({ length: 501 }, (_, i) => `r${i}`));
+  });
+
+  it('cuts requests by bytes: never more than the request limit, keys counted in UTF-8', async () => {
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
+    // 11 records of 1 MiB minus a 4-byte key ("é" is 2 bytes): exactly the record limit each.
+    const key = 'éé';
+    const data = new Uint8Array(MiB - 4);
+    const results = await Promise.all(Array.from({ length: 11 }, () => producer.put({ partitionKey: key, data })));
+
+    expect(results).toHaveLength(11);
+    const sizes = kinesis.calls.map((call) => call.entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.partitionKey) + entry.data.length, 0));
+    expect(sizes.every((size) => size <= 5 * MiB)).toBe(true);
+    expect(kinesis.calls.map((call) => call.entries.length)).toEqual([5, 5, 1]);
+  });
+
+  it('respects maxBatchRecords and maxBatchBytes', async () => {
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0, maxBatchRecords: 7, maxBatchBytes: 100 });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => producer.put({ partitionKey: 'k', data: `${i}`.padStart(9, '0') })));
+
+    // 10 bytes per record: 7 by count first, then bytes never exceed 100.
+    for (const call of kinesis.calls) {
+      expect(call.entries.length).toBeLessThanOrEqual(7);
+      expect(call.entries.reduce((sum, entry) => sum + 1 + entry.data.length, 0)).toBeLessThanOrEqual(100);
+    }
+    expect(kinesis.stored).toHaveLength(20);
+  });
+
+  it('returns the shard and sequence number the service assigned', async () => {
+    const kinesis = createFakeKinesis({ shards: 4 });
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
+    const results = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((key) => producer.put({ partitionKey: key, data: key })));
+
+    results.forEach((result, i) => {
+      const stored = kinesis.stored.find((entry) => entry.text === ['a', 'b', 'c', 'd', 'e'][i])!;
+      expect(result).toEqual({ shardId: stored.shardId, sequenceNumber: stored.sequenceNumber, attempts: 1 });
+    });
+  });
+
+  it('keeps the records of one partition key in put order within a request', async () => {
+    const kinesis = createFakeKinesis({ shards: 2 });
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 5 });
+    const keys = ['x', 'y', 'z'];
+    await Promise.all(Array.from({ length: 300 }, (_, i) => producer.put({ partitionKey: keys[i % 3], data: String(i) })));
+
+    for (const key of keys) {
+      const sent = kinesis.calls.flatMap((call) => call.entries.filter((entry) => entry.partitionKey === key).map((entry) => Number(entry.text)));
+      expect(sent).toEqual([...sent].sort((a, b) => a - b));
+    }
+  });
+
+  it('sends strings as UTF-8 and copies bytes at put()', async () => {
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
+    const bytes = new Uint8Array([0x00, 0xff, 0x10]);
+    const first = producer.put({ partitionKey: 'k', data: bytes });
+    bytes[0] = 0x42;
+    const second = producer.put({ partitionKey: 'k', data: 'héllo 😀' });
+    await Promise.all([first, second]);
+
+    expect([...kinesis.stored[0]!.data]).toEqual([0x00, 0xff, 0x10]);
+    expect(kinesis.calls[0]!.request.json.Records[0].Data).toBe('AP8Q');
+    expect(kinesis.stored[1]!.text).toBe('héllo 😀');
+  });
+
+  it('uses the partitionKey option, else a random key per record', async () => {
+    const kinesis = createFakeKinesis();
+    const keyed = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0, partitionKey: (record) => `pk-${String(record.data)}` });
+    await keyed.put({ data: 'a' });
+    await keyed.put({ data: 'b', partitionKey: 'own' });
+    let n = 0;
+    const random = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0, random: () => (++n % 1000) / 1000 });
+    await Promise.all([random.put({ data: 'c' }), random.put({ data: 'd' })]);
+
+    const keys = kinesis.stored.map((entry) => entry.partitionKey);
+    expect(keys.slice(0, 2)).toEqual(['pk-a', 'own']);
+    expect(keys[2]).not.toBe(keys[3]);
+    expect(keys[2]).toMatch(/^[0-9a-z]{1,12}$/);
+  });
+
+  it('names the stream by ARN when given one', async () => {
+    const kinesis = createFakeKinesis();
+    const arn = 'arn:aws:kinesis:us-east-1:123456789012:stream/clicks';
+    const producer = createProducer(kinesis.client, { streamARN: arn, lingerMs: 0, predictShards: false });
+    await producer.put({ partitionKey: 'k', data: 'x' });
+
+    expect(kinesis.calls[0]!.request.json).toMatchObject({ StreamARN: arn });
+    expect(kinesis.calls[0]!.request.json.StreamName).toBeUndefined();
+  });
+
+  it('refuses a bad stream name or options when created', () => {
+    const { client } = createFakeKinesis();
+    expect(() => createProducer(client, {})).toThrow(TypeError);
+    expect(() => createProducer(client, { streamName: 'bad name!' })).toThrow(/StreamName/);
+    expect(() => createProducer(client, { streamName: 's', maxBatchRecords: 501 })).toThrow(RangeError);
+    expect(() => createProducer(client, { streamName: 's', maxBatchBytes: 6 * MiB })).toThrow(RangeError);
+    expect(() => createProducer(client, { streamName: 's', maxInFlight: 0 })).toThrow(RangeError);
+    expect(() => createProducer(client, { streamName: 's', aggregation: { maxBytes: 2 * MiB } })).toThrow(RangeError);
+    expect(() => createProducer(client, { streamName: 's', whenFull: 'drop' as never })).toThrow(RangeError);
+  });
+});
+
+describe('producer validation at put()', () => {
+  const cases: [string, ProducerRecord, string][] = [
+    ['an empty partition key', { partitionKey: '', data: 'x' }, 'invalid'],
+    ['a 257-character partition key', { partitionKey: 'a'.repeat(257), data: 'x' }, 'invalid'],
+    ['a lone surrogate in the key', { partitionKey: '\uD800', data: 'x' }, 'invalid'],
+    ['an explicit hash key with a leading zero', { partitionKey: 'k', explicitHashKey: '01', data: 'x' }, 'invalid'],
+    ['an explicit hash key of 2^128', { partitionKey: 'k', explicitHashKey: String(2n ** 128n), data: 'x' }, 'invalid'],
+    ['data that is a number', { partitionKey: 'k', data: 5 as never }, 'invalid'],
+    ['data that is an object', { partitionKey: 'k', data: {} as never }, 'invalid'],
+    ['key + data one byte over 1 MiB', { partitionKey: 'kk', data: new Uint8Array(MiB - 1) }, 'too-large'],
+    ['a 2-byte key counted in UTF-8 over the limit', { partitionKey: 'é', data: new Uint8Array(MiB - 1) }, 'too-large'],
+  ];
+
+  it.each(cases)('refuses %s without buffering it', async (_name, record, expected) => {
+    const kinesis = createFakeKinesis();
+    const failures: KinesisProducerError[] = [];
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', onFailure: (error) => failures.push(error) });
+
+    expect(await reason(producer.put(record))).toBe(expected);
+    expect(producer.stats()).toMatchObject({ bufferedRecords: 0, bufferedBytes: 0, accepted: 0, failed: 1 });
+    // toBe, not a deep match: deep-comparing 1 MiB arrays takes seconds.
+    expect(failures[0]!.record).toBe(record);
+    expect(failures[0]).toMatchObject({ reason: expected, attempts: 0 });
+    expect(failures[0]!.message).toMatch(/^Producer: /);
+  });
+
+  it('accepts key + data of exactly 1 MiB, and an explicit hash key of 2^128 - 1', async () => {
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
+    await producer.put({ partitionKey: 'k', data: new Uint8Array(MiB - 1) });
+    await producer.put({ partitionKey: 'k', explicitHashKey: String(2n ** 128n - 1n), data: 'x' });
+
+    expect(kinesis.stored).toHaveLength(2);
+  });
+
+  it('refuses a record larger than maxBatchBytes as too-large', async () => {
+    const { client } = createFakeKinesis();
+    const producer = createProducer(client, { streamName: 'clicks', maxBatchBytes: 1000 });
+    expect(await reason(producer.put({ partitionKey: 'k', data: new Uint8Array(1000) }))).toBe('too-large');
+  });
+
+  it('send() reports refusals to onFailure and never rejects', async () => {
+    const { client } = createFakeKinesis();
+    const failures: string[] = [];
+    const producer = createProducer(client, { streamName: 'clicks', onFailure: (error) => failures.push(error.reason) });
+    expect(producer.send({ partitionKey: '', data: 'x' })).toBeUndefined();
+    await producer.close();
+    producer.send({ partitionKey: 'k', data: 'x' });
+
+    expect(failures).toEqual(['invalid', 'closed']);
+  });
+});
+
+describe('producer linger, flush and close', () => {
+  it('waits lingerMs before sending a partial batch', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 100, predictShards: false });
+    const puts = Array.from({ length: 10 }, (_, i) => producer.put({ partitionKey: 'k', data: `${i}` }));
+    await settle();
+    await vi.advanceTimersByTimeAsync(99);
+    await settle();
+    expect(kinesis.calls).toHaveLength(0);
+
+    await vi.advanceTimersByTimeAsync(1);
+    await advanceUntil(() => kinesis.calls.length === 1 && producer.stats().bufferedRecords === 0);
+    await Promise.all(puts);
+    expect(kinesis.calls[0]!.entries).toHaveLength(10);
+  });
+
+  it('sends a full batch at once, without lingering', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 60_000, predictShards: false });
+    const puts = Array.from({ length: 500 }, (_, i) => producer.put({ partitionKey: 'k', data: `${i}` }));
+    await advanceUntil(() => producer.stats().stored === 500, 1);
+
+    await Promise.all(puts);
+    expect(kinesis.calls).toHaveLength(1);
+  });
+
+  it('flush() sends without lingering and resolves when the records put before it settled', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 60_000 });
+    const good = producer.put({ partitionKey: 'k', data: 'a' });
+    const also = producer.put({ partitionKey: 'k', data: 'b' });
+    let flushed: { stored: number; failed: number } | undefined;
+    void producer.flush().then((result) => (flushed = result));
+    await advanceUntil(() => flushed !== undefined, 1);
+
+    expect(flushed).toEqual({ stored: 2, failed: 0 });
+    await expect(good).resolves.toMatchObject({ sequenceNumber: expect.any(String) });
+    await expect(also).resolves.toMatchObject({ sequenceNumber: expect.any(String) });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves no timer behind once the buffer is empty', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const kinesis = createFakeKinesis({ shards: 2 });
+    kinesis.script((call) => (call.index === 0 ? call.entries.map((_, i) => (i % 2 ? 'ProvisionedThroughputExceededException' : 'ok')) : undefined));
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 100 });
+    for (let i = 0; i < 20; i++) producer.send({ partitionKey: `k${i}`, data: `${i}` });
+    let done = false;
+    void producer.flush().then(() => (done = true));
+    await advanceUntil(() => done, 10, 2_000);
+
+    expect(kinesis.stored).toHaveLength(20);
+    expect(producer.stats()).toMatchObject({ bufferedRecords: 0, inFlightRequests: 0 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('flush() of an empty producer resolves at once', async () => {
+    const { client } = createFakeKinesis();
+    const producer = createProducer(client, { streamName: 'clicks' });
+    await expect(producer.flush()).resolves.toEqual({ stored: 0, failed: 0 });
+  });
+
+  it('close() delivers what was put, then refuses new records with reason closed', async () => {
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 60_000 });
+    const before = producer.put({ partitionKey: 'k', data: 'before' });
+    const closing = producer.close();
+    const after = producer.put({ partitionKey: 'k', data: 'after' });
+
+    expect(producer.isClosed).toBe(true);
+    expect(await reason(after)).toBe('closed');
+    await expect(closing).resolves.toEqual({ stored: 1, failed: 0 });
+    await expect(before).resolves.toMatchObject({ attempts: 1 });
+    expect(kinesis.stored.map((entry) => entry.text)).toEqual(['before']);
+  });
+
+  it('settles every put exactly once', async () => {
+    const kinesis = createFakeKinesis({ shards: 3 });
+    let call = 0;
+    kinesis.script((c) => (++call % 3 === 1 ? c.entries.map((_, i) => (i % 4 === 0 ? 'InternalFailure' : i % 4 === 1 ? 'KMSDisabledException' : 'ok')) : undefined));
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 1, backoff: { baseDelayMs: 1 } });
+    const settlements = new Map<number, number>();
+    const outcomes: (PutResult | string)[] = [];
+    const puts = Array.from({ length: 1200 }, (_, i) =>
+      producer.put({ partitionKey: `k${i % 50}`, data: String(i) }).then(
+        (result) => {
+          settlements.set(i, (settlements.get(i) ?? 0) + 1);
+          outcomes[i] = result;
+        },
+        (error: KinesisProducerError) => {
+          settlements.set(i, (settlements.get(i) ?? 0) + 1);
+          outcomes[i] = error.reason;
+        },
+      ),
+    );
+    const flushed = await producer.flush();
+    await Promise.all(puts);
+
+    expect(settlements.size).toBe(1200);
+    expect([...settlements.values()].every((count) => count === 1)).toBe(true);
+    const rejected = outcomes.filter((outcome) => outcome === 'rejected').length;
+    expect(rejected).toBeGreaterThan(0);
+    expect(flushed).toEqual({ stored: 1200 - rejected, failed: rejected });
+    expect(kinesis.stored).toHaveLength(1200 - rejected);
+    expect(new Set(kinesis.stored.map((entry) => entry.text)).size).toBe(1200 - rejected);
+  });
+});
