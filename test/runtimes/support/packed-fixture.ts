@@ -156,8 +156,19 @@ async function installOnce(packed: string, dir: string, lock: string): Promise<P
       120_000,
     );
     await writeFile(ready, new Date().toISOString());
+    await removeOldFixtures(dir);
     return { dir, tarball };
   } finally {
     await rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** Fixtures of older tarballs, unused for an hour (another run may still be using a newer one). */
+async function removeOldFixtures(keep: string): Promise<void> {
+  for (const name of await readdir(TMP_ROOT)) {
+    const dir = join(TMP_ROOT, name);
+    if (!name.startsWith('fixture-') || name.endsWith('.lock') || dir === keep) continue;
+    const ready = await stat(join(dir, '.ready')).catch(() => undefined);
+    if (ready !== undefined && Date.now() - ready.mtimeMs > 3_600_000) await rm(dir, { recursive: true, force: true });
   }
 }

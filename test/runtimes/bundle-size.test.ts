@@ -1,0 +1,96 @@
+// What an app pays for kinesis-edge: small apps (test/runtimes/fixture/apps/) bundled for the
+// browser from the packed package with esbuild, minified, then gzipped. Modelled on zod's
+// packages/treeshake/bundle-size.test.ts.
+//
+// Each ceiling is the size measured when it was set plus about 10%. When a change makes a bundle
+// outgrow its ceiling, first check that the growth is wanted (a tree-shaking regression is not);
+// then raise the ceiling in that same commit, to the new measured size + ~10%, and say in the
+// commit message what grew and why. Never raise a ceiling in an unrelated commit.
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { preparePackedFixture, REPO_ROOT, type PackedFixture } from './support/packed-fixture.ts';
+
+interface App {
+  name: string;
+  entry: string;
+  /** The package subpaths the app imports; together the apps must cover every export. */
+  imports: string[];
+  /** Ceiling for the minified + gzipped bundle, in bytes. */
+  maxGzipBytes: number;
+  /** Strings that show code this app must not carry. */
+  mustNotContain?: string[];
+}
+
+const APPS: App[] = [
+  {
+    name: 'put-only app (createKinesisClient + putRecords)',
+    entry: 'apps/put-only.mjs',
+    imports: ['.'],
+    // measured 14_051 (client, errors, retry, signer, zod/mini core, PutRecords schema)
+    maxGzipBytes: 15_500,
+    // Consumer operations: a page that only produces must not ship them.
+    mustNotContain: ['GetRecords', 'GetShardIterator'],
+  },
+  {
+    name: 'whole library (import * as all)',
+    entry: 'apps/whole-library.mjs',
+    imports: ['.'],
+    // measured 22_021 (all 44 operations, their schemas, paginators and waiters)
+    maxGzipBytes: 24_200,
+  },
+];
+
+/**
+ * Node-only names that must never reach a browser bundle. Patterns, not substrings, so that
+ * `ArrayBuffer` is not a `Buffer` and `x.process.y` is not the global.
+ */
+const NEVER_IN_A_BROWSER_BUNDLE: Array<[label: string, pattern: RegExp]> = [
+  ['a node: import', /["'`]node:/],
+  ['the Buffer global', /(?<![\w$])Buffer\b/],
+  ['process.', /(?<![\w$.])process\./],
+  ['require(', /(?<![\w$.])require\(/],
+];
+
+let fixture: PackedFixture;
+beforeAll(async () => {
+  fixture = await preparePackedFixture();
+}, 180_000);
+
+async function bundleForBrowser(entry: string): Promise<string> {
+  const result = await build({
+    entryPoints: [join(fixture.dir, entry)],
+    absWorkingDir: fixture.dir,
+    bundle: true,
+    minify: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
+
+describe('browser bundles of the packed package', () => {
+  it('cover every entry point of the exports map', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    const entryPoints = Object.keys(pkg.exports).filter((key) => key !== './package.json');
+    const covered = new Set(APPS.flatMap((app) => app.imports));
+    const uncovered = entryPoints.filter((key) => !covered.has(key));
+    expect(uncovered, 'add an app with a size ceiling for each new entry point').toEqual([]);
+  });
+
+  it.each(APPS)('$name stays under its gzip ceiling and carries no Node code', async (app) => {
+    const code = await bundleForBrowser(app.entry);
+    const gzipBytes = gzipSync(code, { level: 9 }).length;
+    console.info(`${app.name}: ${code.length} B minified, ${gzipBytes} B gzipped (ceiling ${app.maxGzipBytes})`);
+    const found = NEVER_IN_A_BROWSER_BUNDLE.filter(([, pattern]) => pattern.test(code)).map(([label]) => label);
+    expect(found, 'Node-only code in a browser bundle').toEqual([]);
+    const unwanted = (app.mustNotContain ?? []).filter((text) => code.includes(text));
+    expect(unwanted, `code this app does not use was bundled`).toEqual([]);
+    expect(gzipBytes, `${app.name} grew past its ceiling: see the comment at the top of this file`).toBeLessThanOrEqual(app.maxGzipBytes);
+  });
+});
