@@ -78,6 +78,13 @@ function makeCheckpoint(sequenceNumber: string, subSequenceNumber: number | unde
   return { sequenceNumber, subSequenceNumber };
 }
 
+/** A {@link CheckpointStore} whose functions answer synchronously. */
+export interface MemoryCheckpointStore extends CheckpointStore {
+  get(shardId: string): Checkpoint | undefined;
+  set(shardId: string, sequenceNumber: string, subSequenceNumber?: number): void;
+  list(): Map<string, Checkpoint>;
+}
+
 /**
  * A store in memory: for tests, and for a reader whose progress need not survive a restart.
  *
@@ -87,9 +94,7 @@ function makeCheckpoint(sequenceNumber: string, subSequenceNumber: number | unde
  * for await (const record of readStream(client, { streamName: 'clicks', from: { type: 'TRIM_HORIZON' }, checkpoints })) { … }
  * ```
  */
-export function createMemoryCheckpointStore(initial?: Iterable<[string, Checkpoint]>): CheckpointStore & {
-  list(): Map<string, Checkpoint>;
-} {
+export function createMemoryCheckpointStore(initial?: Iterable<[string, Checkpoint]>): MemoryCheckpointStore {
   const entries = new Map<string, Checkpoint>();
   for (const [shardId, cp] of initial ?? []) entries.set(shardId, makeCheckpoint(cp.sequenceNumber, cp.subSequenceNumber));
   return {

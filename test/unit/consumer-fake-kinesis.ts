@@ -48,6 +48,8 @@ export interface FakeKinesis {
   faults: ScriptedFault[];
   /** Wait this long (setTimeout, honouring the request's signal) before answering. */
   latencyMs: number;
+  /** Operations `latencyMs` applies to; all when undefined. */
+  latencyOperations: string[] | undefined;
   /** The next this many GetRecords answers are empty pages behind the tip (a gap), iterator unchanged. */
   gapPages: number;
   fetch: typeof fetch;
@@ -197,13 +199,14 @@ export function createFakeKinesis(shardCount = 1): FakeKinesis {
     },
     faults: [],
     latencyMs: 0,
+    latencyOperations: undefined,
     gapPages: 0,
     async fetch(_input, init) {
       const operation = String(new Headers(init?.headers).get('x-amz-target')).split('.')[1]!;
       const body = JSON.parse(String(init?.body));
       calls.push({ operation, body, at: Date.now() });
       const signal = init?.signal ?? undefined;
-      if (fake.latencyMs > 0) {
+      if (fake.latencyMs > 0 && (fake.latencyOperations?.includes(operation) ?? true)) {
         open++;
         try {
           await new Promise<void>((resolve, reject) => {

@@ -291,7 +291,7 @@ describe('readShardBatches', () => {
     expect(batches[0]!.records[0]).not.toHaveProperty('subSequenceNumber');
   });
 
-  it.each([
+  it.each<[Partial<ReadShardOptions>, RegExp]>([
     [{ streamName: undefined }, /exactly one of streamName and streamARN/],
     [{ streamARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/x' }, /exactly one of streamName and streamARN/],
     [{ shardId: '' }, /shardId is required/],

@@ -1,0 +1,154 @@
+/**
+ * The shard graph of a stream and the rules that keep per-key order across resharding: a shard
+ * is read only after all its parents (both, after a merge) are read to their end, and where each
+ * shard starts. No I/O here; the stream reader feeds it shard lists, checkpoints and shard ends.
+ *
+ * After a split or merge the parent is closed and its hash range continues in the children, so a
+ * key's older records are in the parent and its newer ones in a child.
+ * https://docs.aws.amazon.com/streams/latest/dev/kinesis-using-sdk-java-after-resharding.html
+ */
+import type { ChildShard, Shard } from '../shapes.ts';
+import { SHARD_END, startPositionAfter, type Checkpoint } from './checkpoints.ts';
+import type { StartPosition, StreamStartPosition } from './position.ts';
+
+/**
+ * `loading`: checkpoint not read yet. `undecided`: waits for its parents' decisions.
+ * `waiting`: will be read once its parents are finished. `reading`: being read.
+ * `done`: read to its end (now or in an earlier run: SHARD_END). `skipped`: not read (closed
+ * before a LATEST start).
+ */
+export type ShardState = 'loading' | 'undecided' | 'waiting' | 'reading' | 'done' | 'skipped';
+
+export interface ShardInfo {
+  shardId: string;
+  parentIds: string[];
+  /** Closed (has an ending sequence number) when listed. */
+  closed: boolean;
+}
+
+export interface ShardNode extends ShardInfo {
+  state: ShardState;
+  /** Seen in the first listing of this run. */
+  atStart: boolean;
+  checkpoint: Checkpoint | undefined;
+  /** Where reading starts; set when `waiting`. */
+  start: StartPosition | undefined;
+  /** `start` is the stream's `from` (not a checkpoint, not TRIM_HORIZON after a parent). */
+  fromPolicy: boolean;
+}
+
+export function shardInfo(shard: Shard): ShardInfo {
+  const parentIds: string[] = [];
+  if (shard.ParentShardId) parentIds.push(shard.ParentShardId);
+  if (shard.AdjacentParentShardId) parentIds.push(shard.AdjacentParentShardId);
+  return { shardId: shard.ShardId, parentIds, closed: shard.SequenceNumberRange.EndingSequenceNumber !== undefined };
+}
+
+export function childShardInfo(child: ChildShard): ShardInfo {
+  return { shardId: child.ShardId, parentIds: [...child.ParentShards], closed: false };
+}
+
+export interface Lineage {
+  readonly nodes: ReadonlyMap<string, ShardNode>;
+  /** Adds the shards not known yet, in state `loading`, and returns them. */
+  add(shards: readonly ShardInfo[], atStart: boolean): ShardNode[];
+  /** Stores a loaded checkpoint (or its absence): the node becomes `undecided`. */
+  loaded(node: ShardNode, checkpoint: Checkpoint | undefined): void;
+  /** Decides every `undecided` node whose parents are decided. */
+  decide(): void;
+  /** The `waiting` nodes whose parents are all finished, now marked `reading`. */
+  takeReady(): ShardNode[];
+  /** A shard was read to its end. */
+  finish(shardId: string): void;
+  /** Some of `shard`'s parents are not in the graph. */
+  hasUnknownParent(shard: ShardInfo): boolean;
+  /** Every known shard is `done` or `skipped`. */
+  isComplete(): boolean;
+}
+
+const isFinished = (node: ShardNode) => node.state === 'done' || node.state === 'skipped';
+const isDecided = (node: ShardNode) => node.state !== 'loading' && node.state !== 'undecided';
+
+/** A graph whose shards without a checkpoint start per `from`. */
+export function createLineage(from: StreamStartPosition): Lineage {
+  const nodes = new Map<string, ShardNode>();
+  // Parents absent from the graph (expired beyond the retention period) do not hold children back.
+  const presentParents = (node: ShardInfo) =>
+    node.parentIds.map((id) => nodes.get(id)).filter((p): p is ShardNode => p !== undefined);
+
+  const decideOne = (node: ShardNode): boolean => {
+    const checkpoint = node.checkpoint;
+    if (checkpoint) {
+      const after = startPositionAfter(checkpoint);
+      if (after === undefined || checkpoint.sequenceNumber === SHARD_END) node.state = 'done';
+      else Object.assign(node, { state: 'waiting', start: after, fromPolicy: false });
+      return true;
+    }
+    const parents = presentParents(node);
+    if (!parents.every(isDecided)) return false;
+    const readParents = parents.filter((p) => p.state !== 'skipped');
+    if (readParents.length > 0) {
+      // Records of the children come after all of the parents'. With AT_TIMESTAMP, children of
+      // parents that started at the timestamp start there too (a parent may have closed before it).
+      const inherit = from.type === 'AT_TIMESTAMP' && readParents.every((p) => p.fromPolicy);
+      Object.assign(node, { state: 'waiting', start: inherit ? from : { type: 'TRIM_HORIZON' }, fromPolicy: inherit });
+      return true;
+    }
+    if (from.type === 'LATEST') {
+      // LATEST applies to the shards open when reading starts; a shard that appears later is new,
+      // so all of it is read.
+      if (node.atStart && node.closed) node.state = 'skipped';
+      else Object.assign(node, { state: 'waiting', start: node.atStart ? from : { type: 'TRIM_HORIZON' }, fromPolicy: node.atStart });
+      return true;
+    }
+    Object.assign(node, { state: 'waiting', start: from, fromPolicy: true });
+    return true;
+  };
+
+  return {
+    nodes,
+    add(shards, atStart) {
+      const added: ShardNode[] = [];
+      for (const info of shards) {
+        if (nodes.has(info.shardId)) continue;
+        const node: ShardNode = { ...info, state: 'loading', atStart, checkpoint: undefined, start: undefined, fromPolicy: false };
+        nodes.set(info.shardId, node);
+        added.push(node);
+      }
+      return added;
+    },
+    loaded(node, checkpoint) {
+      node.checkpoint = checkpoint;
+      node.state = 'undecided';
+    },
+    decide() {
+      for (let progress = true; progress; ) {
+        progress = false;
+        for (const node of nodes.values()) {
+          if (node.state === 'undecided' && decideOne(node)) progress = true;
+        }
+      }
+    },
+    takeReady() {
+      const ready: ShardNode[] = [];
+      for (const node of nodes.values()) {
+        if (node.state === 'waiting' && presentParents(node).every(isFinished)) {
+          node.state = 'reading';
+          ready.push(node);
+        }
+      }
+      return ready;
+    },
+    finish(shardId) {
+      const node = nodes.get(shardId);
+      if (node) node.state = 'done';
+    },
+    hasUnknownParent(shard) {
+      return shard.parentIds.some((id) => !nodes.has(id));
+    },
+    isComplete() {
+      for (const node of nodes.values()) if (!isFinished(node)) return false;
+      return true;
+    },
+  };
+}
