@@ -364,13 +364,16 @@ describe('AbortSignal', () => {
     const fake = createFakeFetch([hang(), putRecordOk()]);
     const controller = new AbortController();
     const reason = new Error('user navigated away');
-    const call = putRecord(client(fake), INPUT, { signal: controller.signal });
+    const c = client(fake);
+    const call = putRecord(c, INPUT, { signal: controller.signal });
     await until(() => fake.requests.length === 1);
     controller.abort(reason);
 
     await expect(call).rejects.toBe(reason);
     expect(fake.requests[0]!.signal!.aborted).toBe(true);
     expect(fake.requests).toHaveLength(1);
+    // Cancelled, not failed: no retry decision is made, so no quota is spent.
+    expect(c.state.quota.available).toBe(500);
   });
 
   it('aborts a pending backoff: no request after the abort', async () => {
