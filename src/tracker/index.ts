@@ -1,0 +1,482 @@
+// The browser clickstream tracker (`kinesis-edge/tracker`). It is the only DOM code in the
+// package and imports nothing from the rest of it, so a page pays for the tracker alone (the size
+// test in test/unit/tracker-size.test.ts holds it to a gzip ceiling). It never signs requests: it
+// posts to the ingest Worker (worker-example/), which holds the AWS credentials.
+//
+// Delivery is at-least-once. Events go to a localStorage outbox synchronously when they happen
+// (synchronous matters at `pagehide`, where an IndexedDB transaction may never commit), and leave it
+// only when the Worker acknowledges them (accepted or rejected). In-flight marks live in memory
+// only, so a new page load resends whatever was not acknowledged, with the same ids; consumers
+// dedupe by `id`. The wire contract is in ./event.ts.
+import type { CollectResponse, TrackerEvent, TrackerEventType, TrackerProperties } from './event.ts';
+
+export type { CollectResponse, TrackerEvent, TrackerEventType, TrackerProperties } from './event.ts';
+export { TRACKER_EVENT_LIMITS } from './event.ts';
+
+/** The subset of the Web Storage API the tracker uses (`localStorage` fits). */
+export interface TrackerStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** Options for {@link createTracker}. */
+export interface TrackerOptions {
+  /** URL of the ingest Worker's collect route, e.g. `https://ingest.example.com/collect`. */
+  endpoint: string;
+  /**
+   * Store and send nothing until {@link Tracker.grantConsent} is called. Consent is not
+   * remembered by the tracker: call `grantConsent()` on every page load once your consent
+   * manager reports it. Events before that are discarded, not buffered.
+   * @default false
+   */
+  requireConsent?: boolean;
+  /**
+   * Share of sessions to record, 0..1. Decided once per session id, from a hash of it, so that a
+   * session is recorded whole or not at all, in every tab.
+   * @default 1
+   */
+  sampleRate?: number;
+  /**
+   * Inactivity after which the next event starts a new session, in ms.
+   * @default 1_800_000 (30 minutes)
+   */
+  sessionTimeoutMs?: number;
+  /**
+   * Record a page view when the tracker starts (or consent is granted) and on every SPA
+   * navigation: `history.pushState`/`replaceState` are wrapped (restored by `destroy()`) and
+   * `popstate` is observed; a navigation that keeps the URL records nothing.
+   * @default true
+   */
+  trackPageViews?: boolean;
+  /**
+   * Record clicks on opted-in elements: `true` for elements matching `[data-track]` (the
+   * attribute's value is the event name, `data-track-*` attributes become properties), or your
+   * own CSS selector. One capturing listener on `document`, so `stopPropagation` does not hide
+   * clicks.
+   * @default false
+   */
+  clicks?: boolean | string;
+  /**
+   * Most events in one request; a full batch is sent at once.
+   * @default 50
+   */
+  maxBatchEvents?: number;
+  /**
+   * Most bytes (UTF-8 JSON) in one request; reaching it sends at once. Keep it well under 64 KiB,
+   * the browser's budget for keepalive requests.
+   * @default 16_384
+   */
+  maxBatchBytes?: number;
+  /**
+   * How long an event may wait for a batch to fill, in ms. The timer runs only while the outbox
+   * holds unsent events.
+   * @default 5_000
+   */
+  flushIntervalMs?: number;
+  /**
+   * Bound of the outbox; when full the oldest events are dropped (counted in
+   * {@link Tracker.dropped}, with a console warning).
+   * @default 1_000
+   */
+  maxOutboxEvents?: number;
+  /**
+   * Prefix of the storage keys (`<prefix>:q` outbox, `:aid` anonymous id, `:sid` session,
+   * `:uid` user id).
+   * @default 'kinesis-edge'
+   */
+  storageKey?: string;
+  /**
+   * Whether `fetch` honours `keepalive` (Chrome 66, Safari 13, Firefox 133). Without it, sends
+   * during unload use `navigator.sendBeacon`.
+   * @default 'keepalive' in Request.prototype
+   */
+  keepalive?: boolean;
+  /** @default globalThis.fetch */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /**
+   * Where ids and the outbox persist. When it throws (quota, blocked storage) the values are
+   * kept in memory for this page.
+   * @default localStorage
+   */
+  storage?: TrackerStorage;
+  /** @default Date.now */
+  now?: () => number;
+  /** Jitter source for retry backoff. @default Math.random */
+  random?: () => number;
+  /** @default navigator.sendBeacon */
+  sendBeacon?: (url: string, body: string) => boolean;
+}
+
+/** A running tracker; see {@link createTracker}. */
+export interface Tracker {
+  /** Records a custom event. */
+  track(name: string, properties?: TrackerProperties): void;
+  /** Records a page view of the current URL (`name` is `location.pathname`, `title` is added). */
+  page(properties?: TrackerProperties): void;
+  /** Sets the user id carried by later events (persisted) and records an `identify` event. */
+  identify(userId: string): void;
+  /**
+   * Sends what the outbox holds now and resolves when those requests have been answered. During a
+   * retry backoff it sends nothing.
+   */
+  flush(): Promise<void>;
+  /** Resumes capturing and sending after {@link Tracker.disable}. */
+  enable(): void;
+  /** Stops capturing and sending; the outbox is kept for `enable()` or the next page load. */
+  disable(): void;
+  /** With `requireConsent`: starts storing and sending (and records a page view). */
+  grantConsent(): void;
+  /** Stops storing and sending, and deletes the stored ids and the outbox. */
+  revokeConsent(): void;
+  /** Removes listeners and timers and restores `history`; unacknowledged events stay stored. */
+  destroy(): void;
+  /**
+   * Events removed without reaching Kinesis since creation: outbox overflow, events the Worker
+   * rejected, a single event answered 413.
+   */
+  readonly dropped: number;
+}
+
+// All keepalive requests of a page may hold at most 64 KiB of body in flight together; a request
+// over it fails with a network error (https://fetch.spec.whatwg.org/#http-network-or-cache-fetch,
+// "inflight keepalive bytes"). sendBeacon queues through the same budget
+// (https://w3c.github.io/beacon/#sendbeacon-method), and returns false when it is spent
+// (https://developer.mozilla.org/en-US/docs/Web/API/Navigator/sendBeacon).
+const KEEPALIVE_BUDGET = 65_536;
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_CAP_MS = 60_000;
+
+/**
+ * Starts a clickstream tracker that posts batches of {@link TrackerEvent} to your ingest Worker.
+ *
+ * @example
+ * import { createTracker } from 'kinesis-edge/tracker';
+ *
+ * const tracker = createTracker({ endpoint: 'https://ingest.example.com/collect', clicks: true });
+ * tracker.track('signup', { plan: 'pro' });
+ * // <button data-track="buy" data-track-sku="A1">Buy</button> is recorded when clicked.
+ */
+export function createTracker(options: TrackerOptions): Tracker {
+  const {
+    endpoint,
+    requireConsent,
+    sampleRate = 1,
+    sessionTimeoutMs = 1_800_000,
+    trackPageViews = true,
+    clicks,
+    maxBatchEvents = 50,
+    maxBatchBytes = 16_384,
+    flushIntervalMs = 5_000,
+    maxOutboxEvents = 1_000,
+    storageKey = 'kinesis-edge',
+    keepalive = 'keepalive' in Request.prototype,
+    fetch: send = fetch,
+    now = Date.now,
+    random = Math.random,
+    sendBeacon = (url, body) => navigator.sendBeacon(url, body),
+  } = options;
+  let storage = options.storage;
+  try {
+    // Reading `localStorage` throws where storage is blocked (sandboxed frames, cookie settings).
+    storage ??= localStorage;
+  } catch {}
+  // Values whose write failed (quota exceeded, no storage) live here for the rest of the page.
+  const memory: Record<string, string> = {};
+  const inFlight = new Set<string>();
+  const listeners: (() => void)[] = [];
+  let live = true;
+  let enabled = true;
+  let consented = !requireConsent;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let keepaliveBytes = 0;
+  let retryAt = 0;
+  let attempt = 0;
+  let dropped = 0;
+  let starved = false;
+  let lastUrl = location.href;
+  let referrer = document.referrer;
+  let encoder: TextEncoder | undefined;
+
+  const byteLength = (text: string) => (encoder ??= new TextEncoder()).encode(text).length;
+  const uuid = (): string =>
+    // randomUUID exists only in secure contexts; the fallback builds the same v4 layout.
+    crypto.randomUUID?.() ??
+    '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) =>
+      (+c ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (+c / 4)))).toString(16),
+    );
+  const read = (key: string): any => {
+    key = storageKey + ':' + key;
+    try {
+      // A missing key reads null, which JSON.parse turns into null: absent fields must be undefined.
+      return JSON.parse(key in memory ? memory[key]! : storage!.getItem(key)!) ?? undefined;
+    } catch {}
+  };
+  const write = (key: string, value: unknown) => {
+    key = storageKey + ':' + key;
+    try {
+      storage!.setItem(key, JSON.stringify(value));
+      delete memory[key];
+    } catch {
+      memory[key] = JSON.stringify(value);
+    }
+  };
+  const erase = (key: string) => {
+    key = storageKey + ':' + key;
+    delete memory[key];
+    try {
+      storage!.removeItem(key);
+    } catch {}
+  };
+  // The outbox is read from storage on every use rather than cached, so that tabs of the same site
+  // share it: another tab's events are sent by whichever tab flushes next (at worst twice).
+  const outbox = (): TrackerEvent[] => read('q') ?? [];
+  const acknowledge = (ids: Set<string>) => {
+    const events = outbox().filter((event) => !ids.has(event.id));
+    // An empty outbox is erased rather than written, so that after revokeConsent() a late answer
+    // leaves nothing behind.
+    events.length ? write('q', events) : erase('q');
+  };
+  const usable = () => live && enabled && consented;
+
+  const stop = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const arm = (ms: number) => {
+    clearTimeout(timer);
+    // setTimeout fires at once for delays over 2^31 - 1 ms; a long Retry-After just wakes early.
+    timer = usable() ? setTimeout(flush, Math.min(ms, 2e9)) : undefined;
+  };
+
+  const check = (events = outbox()) => {
+    const pending = events.filter((event) => !inFlight.has(event.id));
+    if (pending.length >= maxBatchEvents || byteLength(JSON.stringify(pending)) >= maxBatchBytes) flush();
+    else if (pending.length && !timer) arm(flushIntervalMs);
+  };
+
+  const emit = (type: TrackerEventType, name: string, properties: TrackerProperties = {}) => {
+    if (!usable()) return;
+    const ts = now();
+    let [sessionId, lastActivity] = read('sid') ?? [];
+    if (!sessionId || ts - lastActivity > sessionTimeoutMs) sessionId = uuid();
+    write('sid', [sessionId, ts]);
+    // FNV-1a of the session id, as a fraction of 2^32: the same answer for the whole session.
+    let hash = 2166136261;
+    for (let i = 0; i < sessionId.length; i++) hash = Math.imul(hash ^ sessionId.charCodeAt(i), 16777619);
+    if ((hash >>> 0) / 2 ** 32 >= sampleRate) return;
+    let anonymousId = read('aid');
+    if (!anonymousId) write('aid', (anonymousId = uuid()));
+    const events = outbox();
+    events.push({
+      id: uuid(),
+      type,
+      name: name.slice(0, 128),
+      ts,
+      anonymousId,
+      sessionId,
+      userId: read('uid'),
+      url: location.href.slice(0, 2048),
+      referrer: referrer.slice(0, 2048),
+      viewport: { w: innerWidth, h: innerHeight },
+      properties,
+    });
+    const over = events.length - maxOutboxEvents;
+    if (over > 0) {
+      events.splice(0, over);
+      dropped += over;
+      console.warn(`tracker: outbox full, dropped ${over} oldest events (${dropped} so far)`);
+    }
+    write('q', events);
+    check(events);
+  };
+
+  const post = async (batch: TrackerEvent[], body: string, bytes: number): Promise<void> => {
+    for (const event of batch) inFlight.add(event.id);
+    keepaliveBytes += bytes;
+    const done = new Set<string>();
+    let status = 0;
+    let retryAfter = 0;
+    try {
+      const response = await send(endpoint, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        keepalive: bytes > 0,
+        credentials: 'omit',
+      });
+      status = response.status;
+      const header = response.headers.get('retry-after');
+      // Retry-After is delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+      if (header) retryAfter = +header >= 0 ? +header * 1000 : Date.parse(header) - now();
+      const result: Partial<CollectResponse> = await response.json();
+      for (const id of result.accepted ?? []) done.add(id);
+      for (const { id, reason } of result.rejected ?? []) {
+        done.add(id);
+        dropped++;
+        console.warn(`tracker: event ${id} rejected: ${reason}`);
+      }
+    } catch {
+      // A network error, or a body that is not a CollectResponse: nothing is acknowledged.
+    } finally {
+      keepaliveBytes -= bytes;
+      for (const event of batch) inFlight.delete(event.id);
+    }
+    if (status == 413 && !batch[1]) {
+      done.add(batch[0]!.id);
+      dropped++;
+      console.warn(`tracker: event ${batch[0]!.id} dropped: too large (413)`);
+    }
+    if (done.size) acknowledge(done);
+    const left = batch.filter((event) => !done.has(event.id));
+    if (!left.length) attempt = 0;
+    else if (status == 413) {
+      // The Worker's body cap is below this batch: send each half on its own, at once.
+      const posts: Promise<void>[] = [];
+      dispatch(left.splice(0, left.length >> 1), posts);
+      dispatch(left, posts);
+      return Promise.all(posts).then(() => check());
+    } else {
+      // Full jitter (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/),
+      // and never sooner than the Worker's Retry-After.
+      retryAt = now() + Math.max(retryAfter, random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt++));
+      return arm(retryAt - now());
+    }
+    // A flush cut short by the budget continues as soon as a request gives its share back.
+    if (starved) {
+      starved = false;
+      flush();
+    } else check();
+  };
+
+  // Sends one batch: with keepalive while the budget allows; past it, by beacon during unload, or
+  // else not yet (false) because the requests in flight will flush again when they complete.
+  const dispatch = (batch: TrackerEvent[], posts: Promise<void>[], unloading?: boolean): boolean => {
+    const body = JSON.stringify(batch);
+    const size = byteLength(body);
+    if (keepalive && keepaliveBytes + size <= KEEPALIVE_BUDGET) posts.push(post(batch, body, size));
+    // Without keepalive support, or for a batch that can never fit the budget, a plain request.
+    else if (!unloading && (!keepalive || size > KEEPALIVE_BUDGET)) posts.push(post(batch, body, 0));
+    else if (!unloading || !sendBeacon(endpoint, body)) return false;
+    // A beacon gives no answer: its events stay in the outbox, marked in flight for the rest of
+    // this page, and the next page load sends them again.
+    else for (const event of batch) inFlight.add(event.id);
+    return true;
+  };
+
+  // `unloading` is set for visibilitychange→hidden and pagehide, the last events a page can rely
+  // on (https://developer.chrome.com/docs/web-platform/page-lifecycle-api#advice-hidden).
+  const flush = (unloading?: boolean): Promise<void> => {
+    stop();
+    const posts: Promise<void>[] = [];
+    const wait = retryAt - now();
+    if (!usable()) return Promise.resolve();
+    if (wait > 0) arm(wait);
+    else {
+      const pending = outbox().filter((event) => !inFlight.has(event.id));
+      for (let i = 0; i < pending.length; ) {
+        const room = KEEPALIVE_BUDGET - keepaliveBytes;
+        const batch: TrackerEvent[] = [];
+        let size = 2;
+        while (i < pending.length && batch.length < maxBatchEvents) {
+          const eventSize = byteLength(JSON.stringify(pending[i])) + 1;
+          if (batch.length && size + eventSize > Math.min(maxBatchBytes, room)) break;
+          batch.push(pending[i++]!);
+          size += eventSize;
+        }
+        if (!dispatch(batch, posts, unloading)) {
+          starved = true;
+          break;
+        }
+      }
+    }
+    return Promise.all(posts).then(() => {});
+  };
+
+  const page = (properties?: TrackerProperties) => {
+    if (location.href != lastUrl) {
+      referrer = lastUrl;
+      lastUrl = location.href;
+    }
+    emit('page', location.pathname, { title: document.title, ...properties });
+  };
+
+  const listen = (target: EventTarget, type: string, listener: (event: any) => void) => {
+    target.addEventListener(type, listener, true);
+    listeners.push(() => target.removeEventListener(type, listener, true));
+  };
+
+  const start = () => {
+    if (trackPageViews) page();
+    check();
+  };
+
+  listen(document, 'visibilitychange', () => document.visibilityState == 'hidden' && flush(true));
+  listen(window, 'pagehide', () => flush(true));
+  listen(window, 'online', () => {
+    retryAt = 0;
+    flush();
+  });
+  if (clicks)
+    listen(document, 'click', (event: MouseEvent) => {
+      const element = (event.target as Element).closest?.(clicks === true ? '[data-track]' : clicks) as HTMLElement;
+      if (!element) return;
+      const properties: TrackerProperties = { text: element.textContent!.trim().slice(0, 64) };
+      // data-track-plan="pro" → { plan: 'pro' }
+      for (const key in element.dataset)
+        if (key.length > 5 && key.startsWith('track')) properties[key[5]!.toLowerCase() + key.slice(6)] = element.dataset[key];
+      emit('click', element.dataset.track || element.id || element.localName, properties);
+    });
+  if (trackPageViews) {
+    const navigated = () => location.href != lastUrl && page();
+    listen(window, 'popstate', navigated);
+    for (const method of ['pushState', 'replaceState'] as const) {
+      const original = history[method];
+      const wrapper = function (this: History, ...args: Parameters<History['pushState']>) {
+        original.apply(this, args);
+        navigated();
+      };
+      history[method] = wrapper;
+      // Another script may have wrapped ours since; then ours stays, inert once `live` is false.
+      listeners.push(() => history[method] == wrapper && (history[method] = original));
+    }
+  }
+  if (consented) start();
+
+  return {
+    track: (name, properties) => emit('track', name, properties),
+    page,
+    identify(userId) {
+      if (!usable()) return;
+      write('uid', userId);
+      emit('identify', 'identify');
+    },
+    flush: () => flush(),
+    enable() {
+      enabled = true;
+      check();
+    },
+    disable() {
+      enabled = false;
+      stop();
+    },
+    grantConsent() {
+      if (consented) return;
+      consented = true;
+      start();
+    },
+    revokeConsent() {
+      consented = false;
+      stop();
+      for (const key of ['q', 'aid', 'sid', 'uid']) erase(key);
+    },
+    destroy() {
+      live = false;
+      stop();
+      for (const remove of listeners) remove();
+    },
+    get dropped() {
+      return dropped;
+    },
+  };
+}
