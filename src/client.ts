@@ -203,7 +203,8 @@ function toIssues(issues: readonly ZodIssue[], root: unknown): ValidationIssue[]
   return out;
 }
 
-function parseWith(schema: z.ZodMiniType, value: unknown, operation: string, source: 'input' | 'output'): unknown {
+/** Parse `value` with `schema`, throwing `KinesisValidationError` with readable issues (also for the event stream's events). */
+export function parseWith(schema: z.ZodMiniType, value: unknown, operation: string, source: 'input' | 'output'): unknown {
   let result: ReturnType<z.ZodMiniType['safeParse']>;
   try {
     result = schema.safeParse(value);
@@ -232,7 +233,7 @@ export function validateInput(client: KinesisClient, operation: OperationSpec, i
  * The service may send `null` for an absent member: delete those in place so the output schemas
  * see them as absent. (A walk is several times faster than a `JSON.parse` reviver.)
  */
-function deleteNulls(value: unknown): void {
+export function deleteNulls(value: unknown): void {
   if (Array.isArray(value)) {
     for (const item of value) if (item !== null && typeof item === 'object') deleteNulls(item);
   } else if (value !== null && typeof value === 'object') {
@@ -335,7 +336,7 @@ function snippet(text: string): string {
 }
 
 /** Build the typed error for a non-2xx response; an empty or non-JSON body still gives a useful one. */
-function serviceError(operation: string, response: Response, text: string, nowMs: number): KinesisServiceError {
+export function serviceError(operation: string, response: Response, text: string, nowMs: number): KinesisServiceError {
   let body: Record<string, unknown> = {};
   try {
     const parsed: unknown = text ? JSON.parse(text) : {};

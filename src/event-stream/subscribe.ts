@@ -1,0 +1,365 @@
+/**
+ * SubscribeToShard: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SubscribeToShard.html
+ *
+ * The one streaming operation: the answer is an `application/vnd.amazon.eventstream` body that
+ * carries `SubscribeToShardEvent`s for up to 5 minutes. The request is signed and retried like any
+ * other call (`send()` in client.ts); only the response is read as a stream instead of as JSON.
+ *
+ * Runtimes: the body is read through `fetch`'s `ReadableStream`, which Node (undici), Deno, Bun,
+ * workerd and browsers all stream as it arrives. AWS serves SubscribeToShard over HTTP/2 only
+ * ("sends events … over an HTTP/2 connection"): browsers and Deno negotiate HTTP/2 by themselves;
+ * Node's built-in `fetch` speaks HTTP/1.1 unless it is given an undici `Agent({ allowH2: true })`
+ * as dispatcher (pass such a `fetch` in the client config). A service worker or proxy that
+ * buffers responses delays every event until the subscription ends: read the stream directly.
+ */
+import * as z from 'zod/mini';
+import {
+  CLOCK_SKEW_THRESHOLD_MS,
+  deleteNulls,
+  parseWith,
+  serverTimeFromSkewError,
+  serviceError,
+  signKinesisRequest,
+  validateInput,
+  type CallOptions,
+  type KinesisClient,
+  type OperationSpec,
+} from '../client.ts';
+import {
+  KinesisError,
+  KinesisNetworkError,
+  KinesisRetryQuotaExceededError,
+  KinesisServiceError,
+  KinesisTimeoutError,
+  KinesisValidationError,
+  isKinesisError,
+  sanitizeFaultName,
+} from '../errors.ts';
+import { sleep } from '../internal/sleep.ts';
+import { decodeUtf8 } from '../internal/utf8.ts';
+import { decideRetry } from '../retry.ts';
+import { lazySchema } from '../schema-helpers.ts';
+import {
+  BooleanObjectInputSchema,
+  ChildShardListOutputSchema,
+  ConsumerARNInputSchema,
+  RecordListOutputSchema,
+  SequenceNumberInputSchema,
+  ShardIdInputSchema,
+  ShardIteratorTypeInputSchema,
+  StreamIdInputSchema,
+  TimestampInputSchema,
+  type ChildShard,
+  type KinesisRecord,
+  type ShardIteratorType,
+} from '../shapes.ts';
+import { decodeEventStream, type EventStreamMessage } from './decoder.ts';
+
+const OPERATION = 'SubscribeToShard';
+const EVENT_STREAM_CONTENT_TYPE = 'application/vnd.amazon.eventstream';
+
+/** Where a subscription starts. `SequenceNumber` goes with the `*_SEQUENCE_NUMBER` types, `Timestamp` with `AT_TIMESTAMP`. */
+export interface StartingPosition {
+  Type: ShardIteratorType;
+  SequenceNumber?: string;
+  Timestamp?: Date;
+}
+
+export interface SubscribeToShardInput {
+  /** From RegisterStreamConsumer (see {@link ensureStreamConsumer}); the consumer must be ACTIVE. */
+  ConsumerARN: string;
+  ShardId: string;
+  StartingPosition: StartingPosition;
+  StreamId?: string;
+  DryRun?: boolean;
+}
+
+/** One event of a subscription. */
+export interface SubscribeToShardEvent {
+  /** The records since the previous event, in shard order; often empty. */
+  Records: KinesisRecord[];
+  /**
+   * Where a new subscription continues (`AFTER_SEQUENCE_NUMBER`); it moves on even when no records
+   * arrive, so it is the position to checkpoint. The API marks it required, but the last event of a
+   * closed shard may leave it out (the KCL treats `null` with `ChildShards` as the shard's end).
+   */
+  ContinuationSequenceNumber?: string;
+  /** How far the subscription is behind the newest record, in ms (0: caught up). */
+  MillisBehindLatest: number;
+  /** Set on the last event of a closed shard: the shards that continue its hash range. */
+  ChildShards?: ChildShard[];
+}
+
+const StartingPositionInputSchema = /* @__PURE__ */ lazySchema(() =>
+  z
+    .strictObject(
+      {
+        Type: ShardIteratorTypeInputSchema(),
+        SequenceNumber: z.optional(SequenceNumberInputSchema()),
+        Timestamp: z.optional(TimestampInputSchema()),
+      },
+      { error: 'must be an object' },
+    )
+    .check(
+      z.refine((p) => !/SEQUENCE_NUMBER$/.test(p.Type) || p.SequenceNumber !== undefined, {
+        error: 'SequenceNumber is required with AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER',
+      }),
+      z.refine((p) => p.Type !== 'AT_TIMESTAMP' || p.Timestamp !== undefined, { error: 'Timestamp is required with AT_TIMESTAMP' }),
+    ),
+);
+
+const SubscribeToShardInputSchema = /* @__PURE__ */ lazySchema(() =>
+  z.strictObject(
+    {
+      ConsumerARN: ConsumerARNInputSchema(),
+      ShardId: ShardIdInputSchema(),
+      StartingPosition: StartingPositionInputSchema(),
+      StreamId: z.optional(StreamIdInputSchema()),
+      DryRun: z.optional(BooleanObjectInputSchema()),
+    },
+    { error: 'must be an object' },
+  ),
+);
+
+const SubscribeToShardEventOutputSchema = /* @__PURE__ */ lazySchema(() =>
+  z.looseObject(
+    {
+      Records: RecordListOutputSchema(),
+      ContinuationSequenceNumber: z.optional(z.string()),
+      MillisBehindLatest: z.number(),
+      ChildShards: z.optional(ChildShardListOutputSchema()),
+    },
+    { error: 'must be an object' },
+  ),
+);
+
+const SUBSCRIBE_TO_SHARD: OperationSpec = { name: OPERATION, input: SubscribeToShardInputSchema, output: undefined };
+
+/** Options of {@link subscribeToShard}. */
+export interface SubscribeToShardOptions extends CallOptions {
+  /**
+   * Longest wait for the next message before the subscription is given up with a retryable
+   * `KinesisTimeoutError` (a silent connection is as good as a dead one). Time the caller spends
+   * holding an event does not count.
+   * @default 30000
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Largest event stream message, in bytes.
+   * @default DEFAULT_MAX_MESSAGE_BYTES (16 MiB + 16)
+   */
+  maxMessageBytes?: number;
+}
+
+/** @see SubscribeToShardOptions.idleTimeoutMs */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * Subscribes to one shard through an enhanced fan-out consumer and yields its events until the
+ * service ends the subscription (after 5 minutes, or at the end of a closed shard: the last event
+ * then has `ChildShards`). Renew it from the last `ContinuationSequenceNumber`; the stream readers
+ * ({@link readShardEnhanced}, {@link readStreamEnhanced}) do that for you.
+ *
+ * Errors: a non-200 answer throws `KinesisServiceError` as any call does (retried first per the
+ * client's retry options); an `exception` message in the stream throws `KinesisServiceError` with
+ * the fault name (`ResourceInUseException` when the consumer already has a subscription to this
+ * shard); a corrupt or cut body throws `KinesisEventStreamError` or `KinesisNetworkError`.
+ * Breaking out of `for await` or aborting `signal` cancels the body, which releases the connection.
+ *
+ * @example
+ * ```ts
+ * const consumer = await ensureStreamConsumer(client, { StreamName: 'clicks', ConsumerName: 'dashboard' });
+ * for await (const event of subscribeToShard(client, {
+ *   ConsumerARN: consumer.ConsumerARN,
+ *   ShardId: 'shardId-000000000000',
+ *   StartingPosition: { Type: 'LATEST' },
+ * })) {
+ *   for (const record of event.Records) console.log(record.SequenceNumber, new TextDecoder().decode(record.Data));
+ * }
+ * ```
+ */
+export async function* subscribeToShard(
+  client: KinesisClient,
+  input: SubscribeToShardInput,
+  options: SubscribeToShardOptions = {},
+): AsyncGenerator<SubscribeToShardEvent, void, undefined> {
+  const body = JSON.stringify(validateInput(client, SUBSCRIBE_TO_SHARD, input));
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  if (!(idleTimeoutMs > 0)) throw new RangeError('subscribeToShard: idleTimeoutMs must be a positive number');
+  const outer = options.signal;
+  if (outer?.aborted) throw outer.reason;
+
+  // Owns the connection: aborted when the caller aborts, when the stream goes idle, and at the end.
+  const session = new AbortController();
+  const relay = () => session.abort(outer!.reason);
+  outer?.addEventListener('abort', relay, { once: true });
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let idledOut = false;
+  const disarm = () => clearTimeout(idleTimer);
+  const arm = () => {
+    disarm();
+    idleTimer = setTimeout(() => {
+      idledOut = true;
+      session.abort(new KinesisTimeoutError(OPERATION, idleTimeoutMs));
+    }, idleTimeoutMs);
+  };
+
+  try {
+    const response = await openEventStream(client, OPERATION, body, session.signal);
+    const requestId = response.headers.get('x-amzn-RequestId') ?? undefined;
+    arm();
+    try {
+      for await (const message of decodeEventStream(response.body!, {
+        operation: OPERATION,
+        maxMessageBytes: options.maxMessageBytes,
+        signal: session.signal,
+      })) {
+        const event = readMessage(message, response.status, requestId);
+        if (event === undefined) {
+          arm();
+          continue;
+        }
+        disarm();
+        yield event;
+        arm();
+      }
+    } catch (error) {
+      if (outer?.aborted) throw outer.reason;
+      if (idledOut) throw new KinesisTimeoutError(OPERATION, idleTimeoutMs, error);
+      if (isKinesisError(error)) throw error;
+      // The body failed mid-stream: a reset connection, a proxy that gave up.
+      throw new KinesisNetworkError(OPERATION, error);
+    }
+  } finally {
+    disarm();
+    outer?.removeEventListener('abort', relay);
+    session.abort();
+  }
+}
+
+function stringHeader(message: EventStreamMessage, name: string): string | undefined {
+  const header = message.headers[name];
+  return header?.type === 'string' ? header.value : undefined;
+}
+
+function parsePayload(message: EventStreamMessage, what: string): unknown {
+  const text = decodeUtf8(message.payload);
+  try {
+    const json: unknown = text ? JSON.parse(text) : {};
+    deleteNulls(json);
+    return json;
+  } catch {
+    throw new KinesisValidationError(OPERATION, 'output', [{ path: '', rule: `${what} payload is not JSON (${text.slice(0, 120)})` }]);
+  }
+}
+
+/** The event a message carries, `undefined` for one to skip, or throws the fault it reports. */
+function readMessage(message: EventStreamMessage, status: number, requestId: string | undefined): SubscribeToShardEvent | undefined {
+  const messageType = stringHeader(message, ':message-type');
+  if (messageType === 'event') {
+    // `initial-response` (an empty output structure) and event types added later are skipped.
+    if (stringHeader(message, ':event-type') !== 'SubscribeToShardEvent') return undefined;
+    return parseWith(SubscribeToShardEventOutputSchema(), parsePayload(message, 'SubscribeToShardEvent'), OPERATION, 'output') as SubscribeToShardEvent;
+  }
+  if (messageType === 'exception') {
+    // A modeled fault: `:exception-type` names it, the payload is `{"message": …}`.
+    const payload = parsePayload(message, 'exception') as { message?: unknown; Message?: unknown } | undefined;
+    const text = typeof payload?.message === 'string' ? payload.message : typeof payload?.Message === 'string' ? payload.Message : '';
+    throw new KinesisServiceError({
+      code: sanitizeFaultName(stringHeader(message, ':exception-type') ?? 'UnknownException'),
+      status,
+      requestId,
+      message: text,
+      operation: OPERATION,
+    });
+  }
+  if (messageType === 'error') {
+    // An unmodeled fault: everything is in the headers.
+    throw new KinesisServiceError({
+      code: sanitizeFaultName(stringHeader(message, ':error-code') ?? 'InternalFailure'),
+      status,
+      requestId,
+      message: stringHeader(message, ':error-message') ?? '',
+      operation: OPERATION,
+    });
+  }
+  return undefined;
+}
+
+/**
+ * Signs and sends an operation whose answer is an event stream, with `send()`'s retries (backoff,
+ * retry quota, clock-skew correction, one credentials refresh), and returns the 200 response with
+ * its body unread. `connection` stays tied to the response: aborting it cancels the request, the
+ * backoff or the body, and the call rejects with its reason.
+ */
+export async function openEventStream(
+  client: KinesisClient,
+  operation: string,
+  body: string,
+  connection: AbortSignal,
+): Promise<Response> {
+  const { state } = client;
+  let spent = 0;
+  let refreshedCredentials = false;
+  for (let attempt = 1; ; attempt++) {
+    if (connection.aborted) throw connection.reason;
+    const signedWithOffset = state.clockOffsetMs;
+    const { url, headers } = await signKinesisRequest(client, operation, body);
+    headers.set('accept', EVENT_STREAM_CONTENT_TYPE);
+
+    // One controller per attempt: tied to `connection`, and to a timer until the headers arrive.
+    const attemptController = new AbortController();
+    const link = () => attemptController.abort(connection.reason);
+    connection.addEventListener('abort', link, { once: true });
+    const timer = setTimeout(() => attemptController.abort(new KinesisTimeoutError(operation, state.timeoutMs)), state.timeoutMs);
+    const doFetch = state.config.fetch ?? globalThis.fetch;
+    let error: KinesisError;
+    let response: Response | undefined;
+    try {
+      response = await doFetch(url, { method: 'POST', headers, body, signal: attemptController.signal });
+      if (response.ok) {
+        const type = response.headers.get('content-type') ?? '';
+        if (!type.includes(EVENT_STREAM_CONTENT_TYPE) || !response.body) {
+          const text = await response.text();
+          throw new KinesisValidationError(operation, 'output', [
+            { path: '', rule: `response is not an event stream (content-type ${type || 'missing'}): ${text.slice(0, 120) || 'empty'}` },
+          ]);
+        }
+        clearTimeout(timer);
+        state.quota.release(spent);
+        return response;
+      }
+      const text = await response.text();
+      error = serviceError(operation, response, text, state.now());
+    } catch (cause) {
+      connection.removeEventListener('abort', link);
+      if (cause instanceof KinesisValidationError) throw cause;
+      if (connection.aborted) throw connection.reason;
+      error = attemptController.signal.aborted
+        ? new KinesisTimeoutError(operation, state.timeoutMs, cause)
+        : new KinesisNetworkError(operation, cause);
+    } finally {
+      clearTimeout(timer);
+    }
+    connection.removeEventListener('abort', link);
+
+    if (error instanceof KinesisServiceError && error.kind === 'clock-skew') {
+      const serverMs = serverTimeFromSkewError(error, response);
+      const offset = serverMs === undefined ? undefined : serverMs - state.now();
+      if (offset === undefined || Math.abs(offset - signedWithOffset) < CLOCK_SKEW_THRESHOLD_MS) throw error;
+      if (Math.abs(offset - state.clockOffsetMs) >= CLOCK_SKEW_THRESHOLD_MS) state.clockOffsetMs = offset;
+    }
+    if (error instanceof KinesisServiceError && error.kind === 'expired-credentials') {
+      if (refreshedCredentials) throw error;
+      refreshedCredentials = true;
+      await state.credentials.get({ force: true });
+    }
+    const decision = decideRetry(error, attempt, state.retry, state.quota);
+    if (!decision.retry) {
+      if (decision.quotaExhausted) throw new KinesisRetryQuotaExceededError(operation, error);
+      throw error;
+    }
+    spent += decision.cost;
+    if (decision.delayMs > 0) await sleep(decision.delayMs, connection);
+  }
+}
