@@ -11,6 +11,8 @@ export default defineConfig({
     lib: {
       entry: {
         index: 'src/index.ts',
+        // DOM code lives only behind this subpath: `kinesis-edge/tracker`.
+        'tracker/index': 'src/tracker/index.ts',
       },
       formats: ['es'],
     },
