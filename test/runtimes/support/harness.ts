@@ -1,7 +1,8 @@
 // Running a script of the installed fixture in each runtime, with bounded time. Shared by the
 // contract matrix and the documentation snippet tests.
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { extname, join, resolve, sep } from 'node:path';
 import { build } from 'esbuild';
 import { run, type RunResult } from './packed-fixture.ts';
 
@@ -46,7 +47,9 @@ export function runDeno(
   args: string[] = [],
   options: { env?: Record<string, string>; allowEnv?: string[] } = {},
 ): Promise<RunResult> {
-  const flags = ['run', '--no-prompt', '--allow-net=127.0.0.1,localhost'];
+  // --node-modules-dir=manual: modules (also `npm:` specifiers) come from the fixture's
+  // node_modules only; Deno never downloads one.
+  const flags = ['run', '--no-prompt', '--node-modules-dir=manual', '--allow-net=127.0.0.1,localhost'];
   if (options.allowEnv?.length) flags.push(`--allow-env=${options.allowEnv.join(',')}`);
   return run(deno, [...flags, file, ...args], {
     cwd: dir,
@@ -89,12 +92,17 @@ export async function bundleEntry(dir: string, entry: string, target: 'browser' 
 export async function fetchFromWorkerd(
   script: string,
   url: string,
-  bindings: Record<string, string> = {},
+  options: { bindings?: Record<string, string>; method?: string; body?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; text: string }> {
   const { Miniflare } = await import('miniflare');
-  const mf = new Miniflare({ modules: true, script, compatibilityDate: WORKERD_COMPATIBILITY_DATE, bindings });
+  const mf = new Miniflare({ modules: true, script, compatibilityDate: WORKERD_COMPATIBILITY_DATE, bindings: options.bindings ?? {} });
   try {
-    const response = await mf.dispatchFetch(url, { signal: AbortSignal.timeout(RUNTIME_TIMEOUT_MS) });
+    const response = await mf.dispatchFetch(url, {
+      method: options.method ?? 'GET',
+      ...(options.body === undefined ? {} : { body: options.body }),
+      headers: options.headers ?? {},
+      signal: AbortSignal.timeout(RUNTIME_TIMEOUT_MS),
+    });
     return { status: response.status, text: await response.text() };
   } finally {
     await mf.dispose();
@@ -107,16 +115,40 @@ export interface PageFile {
   body: string | Buffer;
 }
 
-/** Serves fixed files on 127.0.0.1:<free port>; anything else is a 404. */
-export async function servePage(files: Record<string, PageFile>): Promise<{ origin: string; server: Server }> {
+const CONTENT_TYPES: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.cjs': 'text/javascript',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.html': 'text/html',
+};
+
+/**
+ * Serves fixed files on 127.0.0.1:<free port>, plus directories mounted under a URL prefix
+ * (`{ '/node_modules/': '/abs/node_modules' }`); anything else is a 404.
+ */
+export async function servePage(
+  files: Record<string, PageFile>,
+  mounts: Record<string, string> = {},
+): Promise<{ origin: string; server: Server }> {
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const notFound = () => res.writeHead(404, { 'content-type': 'text/plain' }).end(`no ${path}`);
     const file = files[path];
-    if (!file) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`no ${path}`);
+    if (file) {
+      res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body);
       return;
     }
-    res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body);
+    const prefix = Object.keys(mounts).find((p) => path.startsWith(p));
+    if (prefix === undefined) return void notFound();
+    const root = mounts[prefix]!;
+    const target = resolve(root, path.slice(prefix.length));
+    if (!target.startsWith(root + sep)) return void notFound();
+    readFile(target).then(
+      (body) => res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(target)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body),
+      notFound,
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -134,9 +166,10 @@ export async function runInChromium(
   files: Record<string, PageFile>,
   path: string,
   resultGlobal: string,
+  mounts: Record<string, string> = {},
 ): Promise<{ value: unknown; origin: string; log: string[] }> {
   const { chromium } = await import('playwright-core');
-  const { origin, server } = await servePage(files);
+  const { origin, server } = await servePage(files, mounts);
   const browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS, timeout: RUNTIME_TIMEOUT_MS });
   const log: string[] = [];
   try {
