@@ -1,0 +1,142 @@
+/**
+ * The edge ingest Worker: `POST /collect` takes a JSON array of tracker events
+ * (`src/tracker/event.ts`), validates each, enriches the valid ones, writes them to Kinesis and
+ * answers per event only after Kinesis has answered. `GET /health` reports the stream's status.
+ *
+ * Order of the checks in /collect, cheapest first: route, origin allow-list, preflight, method,
+ * configuration (fail closed), rate limit, content type, body size (while reading), JSON, events.
+ */
+import type { CollectResponse } from '../../src/tracker/event.ts';
+import { TRACKER_EVENT_LIMITS } from '../../src/tracker/event.ts';
+import { readCappedBody } from './body.ts';
+import { allowedOrigin, corsHeaders, parseAllowedOrigins, preflightHeaders } from './cors.ts';
+import type { Env } from './env.ts';
+import { MAX_EVENTS_PER_REQUEST, validateEvent } from './events.ts';
+import { describeError, logEvent, streamStatus, writeRecords, type OutgoingRecord } from './kinesis.ts';
+import { MAX_USER_AGENT_LENGTH, positiveInt, readSettings, type IngestedEvent } from './settings.ts';
+
+const BASE_HEADERS: Record<string, string> = {
+  'Content-Type': 'application/json; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+};
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...BASE_HEADERS, ...headers } });
+}
+
+/**
+ * The rate limiter's key: SHA-256 of client IP and user agent. Only the digest reaches the
+ * limiter; the IP is neither logged nor stored nor forwarded.
+ */
+async function clientKey(request: Request): Promise<string> {
+  const ip = request.headers.get('CF-Connecting-IP') ?? '';
+  const ua = request.headers.get('User-Agent') ?? '';
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${ip}\n${ua}`));
+  return [...new Uint8Array(digest, 0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const UNAVAILABLE = { error: 'service unavailable' };
+
+async function collect(request: Request, env: Env): Promise<Response> {
+  const origin = allowedOrigin(request, parseAllowedOrigins(env.ALLOWED_ORIGINS));
+  // Responses differ by Origin: tell caches, also on refusals.
+  if (origin === undefined) return json(403, { error: 'origin not allowed' }, { Vary: 'Origin' });
+  if (request.method === 'OPTIONS') {
+    return new Response(null, { status: 204, headers: { ...preflightHeaders(origin), Vary: 'Origin' } });
+  }
+  const cors = { ...corsHeaders(origin), Vary: 'Origin' };
+  if (request.method !== 'POST') return json(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' });
+
+  const settings = readSettings(env);
+  if (settings === undefined || env.RATE_LIMITER === undefined) {
+    logEvent('error', 'not configured: secrets, vars or the rate limiter binding are missing');
+    return json(503, UNAVAILABLE, cors);
+  }
+
+  const period = positiveInt(env.RATE_LIMIT_PERIOD_SECONDS, 60);
+  const { success } = await env.RATE_LIMITER.limit({ key: await clientKey(request) });
+  if (!success) return json(429, { error: 'too many requests' }, { ...cors, 'Retry-After': String(period) });
+
+  const contentType = (request.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== 'text/plain' && contentType !== 'application/json') {
+    return json(415, { error: 'send a JSON array as text/plain or application/json' }, cors);
+  }
+
+  const body = await readCappedBody(request, positiveInt(env.MAX_BODY_BYTES, TRACKER_EVENT_LIMITS.requestBytes));
+  if (!body.ok) return json(413, { error: 'request body too large' }, cors);
+
+  let batch: unknown;
+  try {
+    batch = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body.bytes));
+  } catch {
+    return json(400, { error: 'malformed JSON' }, cors);
+  }
+  if (!Array.isArray(batch) || batch.length === 0) return json(400, { error: 'expected a non-empty JSON array of events' }, cors);
+  if (batch.length > MAX_EVENTS_PER_REQUEST) return json(413, { error: `more than ${MAX_EVENTS_PER_REQUEST} events` }, cors);
+
+  const receivedAt = Date.now();
+  const country = typeof request.cf?.country === 'string' ? request.cf.country : null;
+  const userAgent = request.headers.get('User-Agent')?.slice(0, MAX_USER_AGENT_LENGTH) ?? null;
+  const response: CollectResponse = { accepted: [], rejected: [], retry: [] };
+  const records: OutgoingRecord[] = [];
+  const seen = new Set<string>();
+  for (const item of batch) {
+    const verdict = validateEvent(item, receivedAt);
+    if (!verdict.ok) {
+      response.rejected.push({ id: verdict.id, reason: verdict.reason });
+      continue;
+    }
+    // A repeated id inside one request is written once (at-least-once across requests: consumers dedupe by id).
+    if (seen.has(verdict.event.id)) continue;
+    seen.add(verdict.event.id);
+    const ingested: IngestedEvent = { ...verdict.event, receivedAt, country, userAgent };
+    records.push({ id: verdict.event.id, partitionKey: verdict.event.sessionId, data: JSON.stringify(ingested) });
+  }
+
+  let outcome;
+  try {
+    outcome = await writeRecords(settings, records);
+  } catch (error) {
+    logEvent('error', 'kinesis write failed', describeError(error));
+    outcome = { stored: [], retry: records.map((r) => r.id), invalid: [] };
+  }
+  response.accepted = outcome.stored;
+  response.retry = outcome.retry;
+  for (const id of outcome.invalid) response.rejected.push({ id, reason: 'record refused by the stream' });
+
+  if (response.accepted.length === 0 && response.retry.length > 0) {
+    // Nothing stored: a 5xx makes the tracker back off before resending the batch.
+    return json(503, { ...UNAVAILABLE, ...response }, { ...cors, 'Retry-After': '1' });
+  }
+  if (response.accepted.length === 0 && response.retry.length === 0) return json(400, response, cors);
+  return json(200, response, cors);
+}
+
+async function health(request: Request, env: Env): Promise<Response> {
+  const origin = allowedOrigin(request, parseAllowedOrigins(env.ALLOWED_ORIGINS));
+  const cors: Record<string, string> = origin === undefined ? { Vary: 'Origin' } : { ...corsHeaders(origin), Vary: 'Origin' };
+  if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, { error: 'method not allowed' }, { ...cors, Allow: 'GET, HEAD' });
+  const settings = readSettings(env);
+  if (settings === undefined || env.RATE_LIMITER === undefined) return json(503, { status: 'unavailable' }, cors);
+  const { success } = await env.RATE_LIMITER.limit({ key: `health:${await clientKey(request)}` });
+  if (!success) return json(429, { error: 'too many requests' }, { ...cors, 'Retry-After': String(positiveInt(env.RATE_LIMIT_PERIOD_SECONDS, 60)) });
+  const status = await streamStatus(settings);
+  if (status === undefined) return json(503, { status: 'unavailable' }, cors);
+  const ok = status === 'ACTIVE' || status === 'UPDATING';
+  return json(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', stream: status }, cors);
+}
+
+export default {
+  async fetch(request, env): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    try {
+      if (pathname === '/collect') return await collect(request, env);
+      if (pathname === '/health') return await health(request, env);
+      return json(404, { error: 'not found' });
+    } catch (error) {
+      logEvent('error', 'unhandled error', describeError(error));
+      return json(500, { error: 'internal error' });
+    }
+  },
+} satisfies ExportedHandler<Env>;
