@@ -168,7 +168,10 @@ function defineSchema(name, side) {
     case 'string':
       body = 'z.string()';
       if (s.length?.min !== undefined) checks.push(`z.minLength(${s.length.min}, ${msg(`length must be at least ${s.length.min}`)})`);
-      if (s.length?.max !== undefined) checks.push(`z.maxLength(${s.length.max}, ${msg(`length must be at most ${s.length.max}`)})`);
+      // zod measures string length in code points; a partition key's 256 counts UTF-16 units.
+      if (s.length?.max !== undefined) {
+        checks.push(name === 'PartitionKey' ? 'partitionKeyMaxLengthCheck()' : `z.maxLength(${s.length.max}, ${msg(`length must be at most ${s.length.max}`)})`);
+      }
       if (s.pattern) checks.push(`z.regex(${regexLiteral(s.pattern)}, ${msg(`must match ${s.pattern}`)})`);
       if (name === 'PartitionKey') checks.push('isWellFormedCheck()');
       if (name === 'HashKey') checks.push('hashKeyRangeCheck()');
@@ -275,6 +278,7 @@ import {
   hashKeyRangeCheck,
   isWellFormedCheck,
   lazySchema,
+  partitionKeyMaxLengthCheck,
   streamIdentityCheck,
   timestampInput,
   timestampOutput,

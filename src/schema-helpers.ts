@@ -54,6 +54,14 @@ export const timestampOutput = /* @__PURE__ */ lazySchema(() =>
   ),
 );
 
+/**
+ * At most 256 UTF-16 units, as the KPL (`String.length()`) and the service count a partition key;
+ * zod's `maxLength` counts code points, which would let 129 emoji (258 units) through.
+ */
+export const partitionKeyMaxLengthCheck = /* @__PURE__ */ lazySchema(() =>
+  z.refine<string>((value) => value.length <= 256, { error: 'length must be at most 256' }),
+);
+
 /** A lone surrogate has no UTF-8 form: the service could not hash or store such a key. */
 export const isWellFormedCheck = /* @__PURE__ */ lazySchema(() =>
   z.refine<string>((value) => isWellFormedUtf16(value), { error: 'must be well-formed UTF-16 (no lone surrogates)' }),

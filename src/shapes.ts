@@ -14,6 +14,7 @@ import {
   hashKeyRangeCheck,
   isWellFormedCheck,
   lazySchema,
+  partitionKeyMaxLengthCheck,
   streamIdentityCheck,
   timestampInput,
   timestampOutput,
@@ -1068,7 +1069,7 @@ export const MinimumThroughputBillingCommitmentInputStatusInputSchema = /* @__PU
 export const MinimumThroughputBillingCommitmentInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
     Status: MinimumThroughputBillingCommitmentInputStatusInputSchema(),
   }, { error: "must be an object" }));
-export const PartitionKeyInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), z.maxLength(256, { error: "length must be at most 256" }), isWellFormedCheck()));
+export const PartitionKeyInputSchema = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1, { error: "length must be at least 1" }), partitionKeyMaxLengthCheck(), isWellFormedCheck()));
 export const PolicyInputSchema = /* @__PURE__ */ lazySchema(() => z.string());
 export const PutRecordInputSchema = /* @__PURE__ */ lazySchema(() => z.strictObject({
     Data: DataInputSchema(),
