@@ -172,10 +172,10 @@ describe.concurrent('documentation snippets', () => {
     expect(RUNTIMES.filter((r) => !shown.has(r)), `runtimes without a snippet in ${DOCS.join(', ')}`).toEqual([]);
   });
 
-  it.for(snippets)('$runtime snippet ($where) runs and stores its record', async (snippet, { skip }) => {
+  it.for(snippets)('$runtime snippet ($where) runs and stores its record', { timeout: 120_000 }, async (snippet, { skip }) => {
     const streamName = await createTestStream(endpoint, { streamName: `snippet-${snippet.runtime}-${randomUUID().slice(0, 8)}` });
     await runSnippet(snippet, localise(snippet, endpoint, streamName), skip);
     const records = await readAllRecords(endpoint, streamName);
     expect(records.map((r) => r.PartitionKey)).toEqual(['user-1']);
-  }, 120_000);
+  });
 });
