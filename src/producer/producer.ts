@@ -101,6 +101,11 @@ const STREAM_BUCKET = '(stream)';
 const EMPTY = new Uint8Array(0);
 const ENTRY_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsRequestEntryInputSchema, output: undefined };
 const REQUEST_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsInputSchema, output: undefined };
+/**
+ * Records wait this long (at most) for the first shard listing: without shards the first burst
+ * could not be limited per shard, and aggregation could pack only records with the same key.
+ */
+const FIRST_SHARD_MAP_WAIT_MS = 1_000;
 /** When nothing else would wake a stalled buffer, look again this soon (a safety net, not a poll). */
 const STALL_RECHECK_MS = 50;
 
@@ -207,7 +212,10 @@ class KinesisProducer {
           stream,
           now: config.now,
           onLoaded: () => this.#rebucket(),
-          onError: (error, disabled) => this.#callHook(() => this.#hooks.onShardMapError?.(error, disabled)),
+          onError: (error, disabled) => {
+            this.#callHook(() => this.#hooks.onShardMapError?.(error, disabled));
+            this.#schedulePump();
+          },
         })
       : undefined;
     const self = this;
@@ -483,11 +491,21 @@ class KinesisProducer {
 
   /** When a bucket's oldest queued record has lingered long enough. */
   #lingerEnds(bucket: Bucket, urgent: boolean, now: number): number {
-    if (urgent) return now;
     const first = bucket.queue.firstQueued();
     if (first === undefined) return Number.POSITIVE_INFINITY;
+    if (!bucket.isShard && this.#shardMap?.isFirstLoading === true) return first.putAt + FIRST_SHARD_MAP_WAIT_MS;
+    if (urgent) return now;
     // A record that was sent before has lingered already.
     return first.attempts > 0 ? now : first.putAt + this.#config.lingerMs;
+  }
+
+  /** When the bucket's limiter allows a worthwhile request for what the bucket holds. */
+  #availableAt(bucket: Bucket, now: number): number {
+    const { queued, queuedBytes } = bucket.queue;
+    const aggregate = this.#config.aggregateMaxBytes;
+    // Aggregated, many user records make one Kinesis record: count what they will become.
+    const records = aggregate === undefined ? queued : Math.max(1, Math.ceil(queuedBytes / aggregate));
+    return bucket.limiter.availableAt(now, records, queuedBytes);
   }
 
   #sendReady(now: number): void {
@@ -501,7 +519,7 @@ class KinesisProducer {
       for (let i = 0; i < count; i++) {
         const bucket = order[(this.#roundRobin + i) % count]!;
         if (bucket.queue.queued === 0) continue;
-        if (this.#lingerEnds(bucket, urgent, now) <= now) ready.push(bucket);
+        if (this.#lingerEnds(bucket, urgent, now) <= now && this.#availableAt(bucket, now) <= now) ready.push(bucket);
         else others.push(bucket);
       }
       if (ready.length === 0) return;
@@ -536,7 +554,7 @@ class KinesisProducer {
       if (first === undefined) continue;
       at = Math.min(at, first.deadline);
       if (!canSend) continue; // a request's completion runs the pump
-      const sendAt = Math.max(this.#lingerEnds(bucket, urgent, now), bucket.limiter.availableAt(now), this.#gateUntil);
+      const sendAt = Math.max(this.#lingerEnds(bucket, urgent, now), this.#availableAt(bucket, now), this.#gateUntil);
       if (sendAt > now) at = Math.min(at, sendAt);
       // Ready, yet nothing went: its keys wait for requests in flight, whose completion runs the pump.
       else if (this.#inFlightRequests === 0) stalled = true;

@@ -31,6 +31,11 @@ const QUIET_MS = 1_000;
 const MIN_LEARNT_RATE = 10;
 /** An unbounded bucket goes back to unbounded once its learnt rate grows past this. */
 const UNBOUNDED_RATE = 1_000_000;
+/**
+ * A limited bucket waits to gather this much of a second's allowance (or enough for what it
+ * holds) before it asks for a request, so a rate limit never becomes a stream of tiny requests.
+ */
+const GATHER_SECONDS = 0.1;
 
 export class AdaptiveRateLimiter {
   readonly ceiling: Rate;
@@ -98,12 +103,18 @@ export class AdaptiveRateLimiter {
     this.#windowRecords = Math.max(0, this.#windowRecords - 1);
   }
 
-  /** The earliest time (≥ `now`) at which {@link canTake} may become true. */
-  availableAt(now: number): number {
+  /**
+   * The earliest time (≥ `now`) at which this bucket is worth a request for `records` records of
+   * `bytes` bytes in all: it is not paused, and it has tokens for them or for a tenth of a second's
+   * allowance, whichever is less.
+   */
+  availableAt(now: number, records = 1, bytes = 1): number {
     this.#refill(now);
     let at = Math.max(now, this.#pausedUntil);
-    if (this.#recordTokens < 1) at = Math.max(at, now + ((1 - this.#recordTokens) / this.#records) * 1000);
-    if (this.#byteTokens <= 0) at = Math.max(at, now + ((1 - this.#byteTokens) / this.#bytes) * 1000);
+    const wantRecords = Math.max(1, Math.min(records, this.#records * GATHER_SECONDS));
+    const wantBytes = Math.max(1, Math.min(bytes, this.#bytes * GATHER_SECONDS));
+    if (this.#recordTokens < wantRecords) at = Math.max(at, now + ((wantRecords - this.#recordTokens) / this.#records) * 1000);
+    if (this.#byteTokens < wantBytes) at = Math.max(at, now + ((wantBytes - this.#byteTokens) / this.#bytes) * 1000);
     return Math.ceil(at);
   }
 
@@ -116,8 +127,13 @@ export class AdaptiveRateLimiter {
   onThrottle(now: number, delayMs: number): void {
     this.#refill(now);
     this.#lastThrottleAt = now;
+    // Answers to requests that were in flight together report the same congestion: it halves the
+    // rate and deepens the backoff once, not once per answer.
+    if (now - this.#lastDecreaseAt < DECREASE_INTERVAL_MS) {
+      this.#pausedUntil = Math.max(this.#pausedUntil, now + delayMs);
+      return;
+    }
     this.#pause(now, delayMs);
-    if (now - this.#lastDecreaseAt < DECREASE_INTERVAL_MS) return;
     this.#lastDecreaseAt = now;
     if (Number.isFinite(this.ceiling.recordsPerSecond)) {
       this.#records = Math.max(this.ceiling.recordsPerSecond * MIN_FACTOR, this.#records / 2);
@@ -160,8 +176,10 @@ export class AdaptiveRateLimiter {
   #refill(now: number): void {
     const elapsed = now - this.#updatedAt;
     if (elapsed <= 0) return;
+    // The rate grows only over time that was quiet (a second after the last throttle).
+    const quietFrom = Math.max(this.#updatedAt, this.#lastThrottleAt + QUIET_MS);
+    if (now > quietFrom) this.#increase(now - quietFrom);
     this.#updatedAt = now;
-    if (now - this.#lastThrottleAt >= QUIET_MS) this.#increase(elapsed);
     this.#recordTokens = Math.min(this.#records, this.#recordTokens + (this.#records * elapsed) / 1000);
     this.#byteTokens = Math.min(this.#bytes, this.#byteTokens + (this.#bytes * elapsed) / 1000);
   }

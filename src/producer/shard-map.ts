@@ -64,6 +64,7 @@ export class ShardMap {
   #loading: Promise<void> | undefined;
   #nextAttemptAt = 0;
   #disabled = false;
+  #failed = false;
   /** Increases each time a new map is installed. */
   version = 0;
 
@@ -97,6 +98,11 @@ export class ShardMap {
 
   get isLoading(): boolean {
     return this.#loading !== undefined;
+  }
+
+  /** Whether the first listing is still running (no map yet, and no listing has failed). */
+  get isFirstLoading(): boolean {
+    return this.#loading !== undefined && this.version === 0 && !this.#failed;
   }
 
   /** Number of open shards, when known. */
@@ -160,6 +166,7 @@ export class ShardMap {
       this.#onLoaded();
     } catch (error) {
       // Retrying cannot fix a missing permission or a missing stream; anything else may pass.
+      this.#failed = true;
       const fatal = isKinesisServiceError(error) && error.kind === 'fatal';
       if (fatal) this.#disabled = true;
       this.#nextAttemptAt = this.#now() + RETRY_AFTER_ERROR_MS;

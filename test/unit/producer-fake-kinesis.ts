@@ -175,3 +175,16 @@ export function keysOnShard(shards: readonly FakeShard[], shardId: string, count
 export async function settle(rounds = 5): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
+
+/**
+ * Lets real I/O finish before fake time moves on: signing uses crypto.subtle, which completes on
+ * the real event loop, so a test that advances fake time must first wait until every request the
+ * producer dispatched has reached the fake and had its answer read (at most `maxRounds` rounds).
+ */
+export async function quiesce(kinesis: FakeKinesis, dispatched: () => number, maxRounds = 500): Promise<void> {
+  for (let i = 0; i < maxRounds; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (kinesis.calls.length >= dispatched() && kinesis.fetch.bodiesRead >= kinesis.fetch.requests.length) break;
+  }
+  await settle(2);
+}

@@ -235,14 +235,23 @@ describe('producer ordering', () => {
 
   it("none: a retried record goes out before newer records of its key, in the next request", async () => {
     const kinesis = createFakeKinesis();
-    kinesis.script((call) => (call.index === 0 ? ['ok', PTE, 'ok'] : undefined));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    kinesis.script(async (call) => {
+      if (call.index > 0) return undefined;
+      await held; // answer the first request only once newer records are queued behind it
+      return ['ok', PTE, 'ok'];
+    });
     const producer = createProducer(kinesis.client, { streamName: 'clicks', ...FAST, maxInFlight: 1 });
     const first = ['0', '1', '2'].map((data) => producer.put({ partitionKey: 'k', data }));
-    await settle(1);
+    while (kinesis.calls.length === 0) await settle(1);
     const later = ['3', '4'].map((data) => producer.put({ partitionKey: 'k', data }));
+    await settle(1);
+    release();
     await Promise.all([...first, ...later]);
 
     // Stored order: 0, 2, then 1 ahead of 3 and 4 (documented: 'none' can reorder across retries).
+    expect(kinesis.calls.map((call) => call.entries.map((entry) => entry.text))).toEqual([['0', '1', '2'], ['1', '3', '4']]);
     expect(kinesis.stored.map((entry) => entry.text)).toEqual(['0', '2', '1', '3', '4']);
   });
 });

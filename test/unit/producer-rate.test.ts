@@ -1,0 +1,172 @@
+// Rate adaptation: the AIMD token bucket on its own, a hot shard throttled while another shard keeps
+// flowing (no head-of-line blocking), and a throttling storm against a fake shard that accepts a
+// fixed number of records per second (the per-shard write limit: 1,000 records/s,
+// https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html).
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AdaptiveRateLimiter } from '../../src/producer/rate-limiter.ts';
+import { createProducer } from '../../src/producer/index.ts';
+import { createFakeKinesis, keysOnShard, quiesce, settle } from './producer-fake-kinesis.ts';
+
+const PTE = 'ProvisionedThroughputExceededException';
+const SHARD = { recordsPerSecond: 1000, bytesPerSecond: 1024 * 1024 };
+
+/** Awaits `promise` while advancing fake time (the producer lingers on timers). */
+async function driven<T>(promise: Promise<T>): Promise<T> {
+  let done = false;
+  void promise.finally(() => (done = true)).catch(() => {});
+  for (let i = 0; i < 1_000 && !done; i++) {
+    await settle(3);
+    await vi.advanceTimersByTimeAsync(10);
+  }
+  return promise;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('AdaptiveRateLimiter', () => {
+  it("starts with a second's allowance and refills at the ceiling rate", () => {
+    const limiter = new AdaptiveRateLimiter(SHARD, 0);
+    let taken = 0;
+    while (limiter.tryTake(0, 10)) taken++;
+    expect(taken).toBe(1000);
+    expect(limiter.availableAt(0)).toBe(1);
+    // A worthwhile request waits for a tenth of a second's allowance (100 records).
+    expect(limiter.availableAt(0, 500, 5_000)).toBe(100);
+    expect(limiter.availableAt(0, 3, 30)).toBe(3);
+    expect(limiter.canTake(1)).toBe(true);
+  });
+
+  it('lets a large record run the bytes into debt, then waits for it to be repaid', () => {
+    const limiter = new AdaptiveRateLimiter(SHARD, 0);
+    expect(limiter.tryTake(0, 3 * 1024 * 1024)).toBe(true);
+    expect(limiter.canTake(0)).toBe(false);
+    expect(limiter.availableAt(0)).toBe(2001);
+  });
+
+  it('halves the rate on a throttle, once per congestion, down to a floor, and pauses', () => {
+    const limiter = new AdaptiveRateLimiter(SHARD, 0);
+    limiter.onThrottle(0, 300);
+    expect(limiter.rate).toEqual({ recordsPerSecond: 500, bytesPerSecond: 512 * 1024 });
+    expect(limiter.canTake(299)).toBe(false);
+    expect(limiter.canTake(300)).toBe(true);
+    limiter.onThrottle(100, 0); // same congestion: no second halving
+    expect(limiter.rate.recordsPerSecond).toBe(500);
+    for (let t = 300; t < 10_000; t += 300) limiter.onThrottle(t, 0);
+    expect(limiter.rate.recordsPerSecond).toBe(1000 / 64);
+    expect(limiter.failures).toBe(34); // 1 + 33: the throttle at 100 ms was the same congestion
+    limiter.onSuccess();
+    expect(limiter.failures).toBe(0);
+  });
+
+  it('regains a tenth of the ceiling per quiet second, up to the ceiling', () => {
+    const limiter = new AdaptiveRateLimiter(SHARD, 0);
+    limiter.onThrottle(0, 0);
+    limiter.canTake(1_000); // quiet for 1 s: no increase yet
+    expect(limiter.rate.recordsPerSecond).toBe(500);
+    limiter.canTake(3_000);
+    expect(limiter.rate.recordsPerSecond).toBe(700);
+    limiter.canTake(20_000);
+    expect(limiter.rate).toEqual(SHARD);
+  });
+
+  it('an unbounded bucket learns a rate from what it sent when first throttled', () => {
+    const limiter = new AdaptiveRateLimiter({ recordsPerSecond: Infinity, bytesPerSecond: Infinity }, 0);
+    for (let t = 0; t < 1_000; t++) limiter.tryTake(t, 1);
+    limiter.tryTake(1_000, 1); // closes the first one-second window: 1,000 records/s
+    limiter.onThrottle(1_000, 0);
+    expect(limiter.rate.recordsPerSecond).toBe(500);
+    expect(limiter.rate.bytesPerSecond).toBe(Infinity);
+  });
+});
+
+describe('producer rate limiting', () => {
+  it("keeps another shard flowing while a hot key's shard is throttled", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const start = Date.now();
+    const kinesis = createFakeKinesis({ shards: 2 });
+    const hotShard = 'shardId-000000000000';
+    // The hot shard refuses everything for the first 3 seconds; the other accepts all.
+    kinesis.script((call) => call.entries.map((entry) => (entry.shardId === hotShard && Date.now() - start < 3_000 ? PTE : 'ok')));
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 20 });
+    const [hot] = keysOnShard(kinesis.shards, hotShard, 1, 'hot-');
+    const cold = keysOnShard(kinesis.shards, 'shardId-000000000001', 20, 'cold-');
+    // Load the shard map first, so records are bucketed per shard from the start.
+    await driven(producer.put({ partitionKey: cold[0]!, data: 'warm-up' }));
+
+    const storedAt = new Map<string, number>();
+    const puts: Promise<void>[] = [];
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 10; i++) {
+        const data = `hot-${round}-${i}`;
+        puts.push(producer.put({ partitionKey: hot!, data }).then(() => void storedAt.set(data, Date.now() - start)));
+      }
+      for (let i = 0; i < 10; i++) {
+        const data = `cold-${round}-${i}`;
+        puts.push(producer.put({ partitionKey: cold[i]!, data }).then(() => void storedAt.set(data, Date.now() - start)));
+      }
+      await quiesce(kinesis, () => producer.stats().requests);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    const requestsAt2s = kinesis.calls.length;
+    for (let i = 0; i < 2_000 && storedAt.size < 400; i++) {
+      await quiesce(kinesis, () => producer.stats().requests);
+      await vi.advanceTimersByTimeAsync(20);
+    }
+    await Promise.all(puts);
+
+    const coldTimes = [...storedAt].filter(([data]) => data.startsWith('cold-')).map(([data, t]) => t - Number(data.split('-')[1]) * 100);
+    const hotTimes = [...storedAt].filter(([data]) => data.startsWith('hot-')).map(([, t]) => t);
+    // Each cold record is stored soon after its put, never waiting for the hot shard.
+    expect(Math.max(...coldTimes)).toBeLessThan(500);
+    expect(Math.min(...hotTimes)).toBeGreaterThanOrEqual(3_000);
+    // The throttled shard backs off: a bounded number of requests over its 3 throttled seconds.
+    expect(requestsAt2s).toBeLessThan(80);
+  });
+
+  it('converges near the limit in a throttling storm, with a bounded request rate', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const start = Date.now();
+    const limitPerShard = 400; // below the limiter's starting ceiling of 1,000/s
+    const kinesis = createFakeKinesis({ shards: 2 });
+    const window = new Map<string, { second: number; count: number }>();
+    kinesis.script((call) =>
+      call.entries.map((entry) => {
+        const second = Math.floor((Date.now() - start) / 1000);
+        const used = window.get(entry.shardId);
+        const state = used && used.second === second ? used : { second, count: 0 };
+        window.set(entry.shardId, state);
+        if (state.count >= limitPerShard) return PTE;
+        state.count++;
+        return 'ok';
+      }),
+    );
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 50, maxBufferedRecords: 10_000, recordTtlMs: Infinity });
+    await driven(producer.put({ partitionKey: 'warm-up', data: 'x' }));
+    const sentAt: number[] = [];
+    const total = 8_000;
+    let stored = 0;
+    for (let i = 0; i < total; i++) void producer.put({ partitionKey: `user-${i}`, data: `${i}` }).then(() => stored++);
+    let lastCalls = kinesis.calls.length;
+    for (let i = 0; i < 10_000 && stored < total; i++) {
+      await quiesce(kinesis, () => producer.stats().requests);
+      await vi.advanceTimersByTimeAsync(20);
+      for (; lastCalls < kinesis.calls.length; lastCalls++) sentAt.push(Date.now() - start);
+    }
+    const elapsed = Date.now() - start;
+
+    expect(stored).toBe(total);
+    const texts = kinesis.stored.map((entry) => entry.text);
+    expect(new Set(texts).size).toBe(texts.length);
+    // 8,000 records at 800/s need 10 s; the limiter gets at least 60% of that throughput.
+    expect(elapsed).toBeGreaterThanOrEqual(9_000);
+    expect(elapsed).toBeLessThan(10_000 / 0.6);
+    // No tight loop: requests per second stay bounded (2 shards, about 10 requests each).
+    const perSecond = new Map<number, number>();
+    for (const t of sentAt) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+    expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(40);
+    const throttled = kinesis.calls.reduce((sum, call) => sum + call.entries.length, 0) - kinesis.stored.length;
+    expect(throttled).toBeLessThan(total);
+  });
+});
