@@ -14,7 +14,7 @@ import { createHandoff } from './handoff.ts';
 import { childShardInfo, createLineage, shardInfo, type ShardInfo, type ShardNode } from './lineage.ts';
 import { resolvePolling, type ShardPollingOptions } from './polling.ts';
 import { checkStartPosition, checkStreamRef, streamFields, type StreamRef, type StreamStartPosition } from './position.ts';
-import { readShardBatches } from './read-shard.ts';
+import { readShardBatches, type ReadShardOptions, type ShardBatch, type ShardEnd } from './read-shard.ts';
 import type { ConsumerRecord } from './record.ts';
 import type { ChildShard } from '../shapes.ts';
 
@@ -50,6 +50,12 @@ export interface ReadStreamOptions extends StreamRef, ShardPollingOptions {
    * @default 30000
    */
   shardRefreshIntervalMs?: number;
+  /**
+   * How one shard is read. The enhanced fan-out reader (`readStreamEnhanced` in
+   * src/event-stream/) passes its SubscribeToShard reader here; it yields the same batches.
+   * @default readShardBatches (GetRecords polling)
+   */
+  readShardBatches?: (client: KinesisClient, options: ReadShardOptions) => AsyncGenerator<ShardBatch, ShardEnd, undefined>;
 }
 
 type Item =
@@ -106,7 +112,15 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
   const tasks = new Set<Promise<void>>();
   /** Per shard, the last record yielded in this run. */
   const delivered = new Map<string, ConsumerRecord>();
-  const { checkpoints: _store, checkpointing: _mode, shardRefreshIntervalMs: _refresh, from: _from, signal: _signal, ...shardOptions } = options;
+  const {
+    checkpoints: _store,
+    checkpointing: _mode,
+    shardRefreshIntervalMs: _refresh,
+    from: _from,
+    signal: _signal,
+    readShardBatches: readShard = readShardBatches,
+    ...shardOptions
+  } = options;
 
   const track = (task: Promise<void>) => {
     tasks.add(task);
@@ -122,7 +136,7 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
     track(
       (async () => {
         try {
-          for await (const batch of readShardBatches(client, { ...shardOptions, shardId: node.shardId, from, signal })) {
+          for await (const batch of readShard(client, { ...shardOptions, shardId: node.shardId, from, signal })) {
             const last = batch.records.length - 1;
             for (let i = 0; i <= last; i++) await handoff.put({ kind: 'record', record: batch.records[i]!, endsBatch: i === last });
             if (batch.isShardEnd) await handoff.put({ kind: 'end', shardId: node.shardId, childShards: batch.childShards ?? [] });
