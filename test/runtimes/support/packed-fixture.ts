@@ -77,9 +77,22 @@ export function describeRun(label: string, result: RunResult): string {
   return `${label} ${how} after ${result.ms} ms\n--- stdout ---\n${result.stdout.slice(-8000)}\n--- stderr ---\n${result.stderr.slice(-8000)}`;
 }
 
-async function runOk(command: string, args: readonly string[], cwd: string, timeoutMs: number): Promise<RunResult> {
-  const result = await run(command, args, { cwd, timeoutMs });
-  if (result.code !== 0) throw new Error(describeRun(`${command} ${args.join(' ')}`, result));
+/**
+ * The environment for a nested npm: without what `npm test` / `npx` export about the repo's own
+ * package (npm_config_local_prefix, npm_package_*, INIT_CWD), so it only ever works on `cwd`.
+ */
+function npmEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key === 'INIT_CWD' || key === 'npm_config_local_prefix' || key.startsWith('npm_package_') || key.startsWith('npm_lifecycle_')) continue;
+    env[key] = value;
+  }
+  return env;
+}
+
+async function runNpm(args: readonly string[], cwd: string, timeoutMs: number): Promise<RunResult> {
+  const result = await run('npm', args, { cwd, timeoutMs, env: npmEnv() });
+  if (result.code !== 0) throw new Error(describeRun(`npm ${args.join(' ')}`, result));
   return result;
 }
 
@@ -100,7 +113,7 @@ export async function packPackage(): Promise<string> {
   }
   await mkdir(TMP_ROOT, { recursive: true });
   const dest = await mkdtemp(join(TMP_ROOT, 'pack-'));
-  const result = await runOk('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], REPO_ROOT, 60_000);
+  const result = await runNpm(['pack', '--ignore-scripts', '--json', '--pack-destination', dest], REPO_ROOT, 60_000);
   const [info] = JSON.parse(result.stdout) as [{ filename: string }];
   return join(dest, info.filename);
 }
@@ -149,8 +162,7 @@ async function installOnce(packed: string, dir: string, lock: string): Promise<P
     await cp(FIXTURE_SOURCE, dir, { recursive: true });
     await cp(packed, tarball);
     // The tarball's own dependencies (aws4fetch, zod) come from npm's cache when it has them.
-    await runOk(
-      'npm',
+    await runNpm(
       ['install', '--no-save', '--no-audit', '--no-fund', '--no-package-lock', '--prefer-offline', '--ignore-scripts', './kinesis-edge.tgz'],
       dir,
       120_000,
