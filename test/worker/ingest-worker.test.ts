@@ -4,7 +4,7 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { TrackerEvent } from '../../src/tracker/event.ts';
 import { parseJsonc, startIngestWorker, type IngestWorker } from '../../worker-example/dev.mjs';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy.ts';
@@ -51,6 +51,12 @@ beforeAll(async () => {
     }),
   ]);
 }, 90_000);
+
+// Every Kinesis operation the Worker called during this file, for the IAM policy check.
+const operationsCalled = new Set<string>();
+afterEach(() => {
+  for (const request of proxy?.requests ?? []) operationsCalled.add(request.operation ?? '(none)');
+});
 
 afterAll(async () => {
   await Promise.all([worker?.stop(), unconfigured?.stop()]);
@@ -590,6 +596,26 @@ describe('health', () => {
   it('answers unknown paths with 404', async () => {
     const result = await answer(await fetch(`${worker.url}/nope`));
     expect(result.status).toBe(404);
+  });
+});
+
+describe('IAM policy (worker-example/iam-policy.json)', () => {
+  const policy = JSON.parse(readFileSync(new URL('../../worker-example/iam-policy.json', import.meta.url), 'utf8'));
+  const statements: { Effect: string; Action: string[]; Resource: string }[] = policy.Statement;
+
+  it('allows only PutRecords and DescribeStreamSummary, on one stream ARN, without wildcards', () => {
+    const actions = statements.flatMap((statement) => statement.Action).sort();
+    expect(actions).toEqual(['kinesis:DescribeStreamSummary', 'kinesis:PutRecords']);
+    const resources = new Set(statements.map((statement) => statement.Resource));
+    expect(resources.size).toBe(1);
+    expect([...resources][0]).toMatch(/^arn:aws:kinesis:[a-z0-9-]+:\d{12}:stream\/[a-zA-Z0-9_.-]+$/);
+    for (const statement of statements) expect(statement.Effect).toBe('Allow');
+  });
+
+  it('covers every operation the Worker called in this file', () => {
+    expect(operationsCalled.size).toBeGreaterThan(0);
+    const allowed = new Set(statements.flatMap((statement) => statement.Action).map((action) => action.replace('kinesis:', '')));
+    expect([...operationsCalled].filter((operation) => !allowed.has(operation))).toEqual([]);
   });
 });
 
