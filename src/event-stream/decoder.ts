@@ -55,7 +55,7 @@ export type EventStreamFault =
   /** The header section cannot be parsed (unknown type, a value past its end, an empty name). */
   | 'bad-headers';
 
-const RETRYABLE_FAULTS: ReadonlySet<EventStreamFault> = new Set(['prelude-crc', 'message-crc', 'truncated']);
+const RETRYABLE_FAULTS: ReadonlySet<EventStreamFault> = /* @__PURE__ */ new Set(['prelude-crc', 'message-crc', 'truncated']);
 
 /**
  * An event stream body that is corrupt or ends inside a message. Transport damage (a CRC mismatch,
