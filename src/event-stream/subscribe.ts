@@ -5,12 +5,14 @@
  * carries `SubscribeToShardEvent`s for up to 5 minutes. The request is signed and retried like any
  * other call (`send()` in client.ts); only the response is read as a stream instead of as JSON.
  *
- * Runtimes: the body is read through `fetch`'s `ReadableStream`, which Node (undici), Deno, Bun,
- * workerd and browsers all stream as it arrives. AWS serves SubscribeToShard over HTTP/2 only
- * ("sends events … over an HTTP/2 connection"): browsers and Deno negotiate HTTP/2 by themselves;
- * Node's built-in `fetch` speaks HTTP/1.1 unless it is given an undici `Agent({ allowH2: true })`
- * as dispatcher (pass such a `fetch` in the client config). A service worker or proxy that
- * buffers responses delays every event until the subscription ends: read the stream directly.
+ * Runtimes: the body is read through `fetch`'s `ReadableStream`; Node (undici), Deno, workerd and
+ * Chromium stream it as it arrives (test/runtimes/event-stream.test.ts checks each against
+ * kinesis-local, which serves HTTP/1.1 chunked). AWS documents the events as sent "over an HTTP/2
+ * connection"; browsers and Deno negotiate HTTP/2 by themselves, while Node's built-in `fetch`
+ * speaks HTTP/1.1 unless given an undici `Agent({ allowH2: true })` as dispatcher (pass such a
+ * `fetch` in the client config). Whether AWS also answers over HTTP/1.1 is not verified here. A
+ * service worker or proxy that buffers responses holds every event until the subscription ends
+ * (up to 5 minutes): read the stream directly.
  */
 import * as z from 'zod/mini';
 import {
