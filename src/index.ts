@@ -27,3 +27,6 @@ export * from './operations/index.ts';
 export * from './paginate.ts';
 export * from './wait.ts';
 export type * from './shapes.ts';
+export * from './producer/index.ts';
+export * from './consumer/index.ts';
+export * from './event-stream/index.ts';
