@@ -37,6 +37,7 @@ export interface ShardNode extends ShardInfo {
   fromPolicy: boolean;
 }
 
+/** A listed shard's id, parents (both after a merge) and whether it is closed. */
 export function shardInfo(shard: Shard): ShardInfo {
   const parentIds: string[] = [];
   if (shard.ParentShardId) parentIds.push(shard.ParentShardId);
@@ -44,10 +45,12 @@ export function shardInfo(shard: Shard): ShardInfo {
   return { shardId: shard.ShardId, parentIds, closed: shard.SequenceNumberRange.EndingSequenceNumber !== undefined };
 }
 
+/** A child named by GetRecords' `ChildShards` at the end of its parent: new, so open. */
 export function childShardInfo(child: ChildShard): ShardInfo {
   return { shardId: child.ShardId, parentIds: [...child.ParentShards], closed: false };
 }
 
+/** The shard graph of one stream reader; see {@link createLineage}. */
 export interface Lineage {
   readonly nodes: ReadonlyMap<string, ShardNode>;
   /** Adds the shards not known yet, in state `loading`, and returns them. */

@@ -55,6 +55,7 @@ export interface ShardPollingOptions {
 
 export type ResolvedPolling = Required<ShardPollingOptions>;
 
+/** The defaults of {@link ShardPollingOptions}: the per-shard service limits, and the KCL's habits. */
 export const DEFAULT_POLLING: ResolvedPolling = {
   limit: 10_000,
   pollIntervalMs: 1000 / SHARD_READ_CALLS_PER_SECOND,

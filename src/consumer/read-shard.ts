@@ -14,7 +14,9 @@ import { failureDelay, idleDelay, nextCallTime, resolvePolling, type ShardPollin
 import { checkStartPosition, checkStreamRef, shardIteratorInput, type StartPosition, type StreamRef } from './position.ts';
 import { deaggregateRecord, plainRecord, type ConsumerRecord } from './record.ts';
 
+/** Options of {@link readShard} and {@link readShardBatches}. */
 export interface ReadShardOptions extends StreamRef, ShardPollingOptions {
+  /** The shard to read, e.g. `shardId-000000000000`. */
   shardId: string;
   /** Where to start. */
   from: StartPosition;

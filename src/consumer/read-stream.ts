@@ -18,6 +18,7 @@ import { readShardBatches, type ReadShardOptions, type ShardBatch, type ShardEnd
 import type { ConsumerRecord } from './record.ts';
 import type { ChildShard } from '../shapes.ts';
 
+/** Options of {@link readStream}; the polling options apply to each shard reader. */
 export interface ReadStreamOptions extends StreamRef, ShardPollingOptions {
   /**
    * Where shards without a checkpoint start. `TRIM_HORIZON`: the oldest record of every shard,
