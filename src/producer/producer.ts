@@ -601,24 +601,31 @@ class KinesisProducer {
     }
     putRecords(this.#client, { ...this.#stream, Records: entries })
       .then(
-        (output) => this.#onAnswer(batch, output),
-        (error: unknown) => this.#onRequestError(batch, error),
+        (output) => {
+          this.#finish(batch);
+          this.#onAnswer(batch, output);
+        },
+        (error: unknown) => {
+          this.#finish(batch);
+          this.#onRequestError(batch, error);
+        },
       )
       .catch((error: unknown) => this.#onInternalError(batch, error))
-      .finally(() => {
-        this.#inFlightRequests--;
-        this.#inFlightRecords -= batch.records;
-        if (perKey) {
-          for (const entry of batch.entries) {
-            for (const record of entry.records) {
-              const left = (this.#busyKeys.get(record.partitionKey) ?? 1) - 1;
-              if (left > 0) this.#busyKeys.set(record.partitionKey, left);
-              else this.#busyKeys.delete(record.partitionKey);
-            }
-          }
-        }
-        this.#schedulePump();
-      });
+      .finally(() => this.#schedulePump());
+  }
+
+  /** The request is over: its bookkeeping goes before its records settle (and wake a flush). */
+  #finish(batch: Batch): void {
+    this.#inFlightRequests--;
+    this.#inFlightRecords -= batch.records;
+    if (!this.#config.perKey) return;
+    for (const entry of batch.entries) {
+      for (const record of entry.records) {
+        const left = (this.#busyKeys.get(record.partitionKey) ?? 1) - 1;
+        if (left > 0) this.#busyKeys.set(record.partitionKey, left);
+        else this.#busyKeys.delete(record.partitionKey);
+      }
+    }
   }
 
   #onAnswer(batch: Batch, output: PutRecordsOutput): void {
