@@ -296,6 +296,8 @@ async function attemptOnce(
 ): Promise<{ ok: true; value: unknown } | ({ ok: false } & AttemptFailure)> {
   const { state } = client;
   const { url, headers } = await signRequest(client, `${TARGET_PREFIX}.${operation.name}`, body);
+  // The signal may have aborted while signing; its 'abort' event is gone by now.
+  if (signal?.aborted) throw signal.reason;
 
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), state.timeoutMs);
