@@ -13,6 +13,8 @@ export default defineConfig({
         index: 'src/index.ts',
         // DOM code lives only behind this subpath: `kinesis-edge/tracker`.
         'tracker/index': 'src/tracker/index.ts',
+        // The command line (`npx kinesis-edge tail <stream>`); nothing in the library imports it.
+        cli: 'src/cli.ts',
       },
       formats: ['es'],
     },
@@ -22,6 +24,7 @@ export default defineConfig({
         preserveModules: true,
         preserveModulesRoot: 'src',
         entryFileNames: '[name].js',
+        banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : ''),
       },
     },
   },
