@@ -181,6 +181,8 @@ class KinesisProducer {
   #pumpQueued = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  /** The latest time seen, from `now()` or from a timer that fired (see {@link #clock}). */
+  #lastNow = Number.NEGATIVE_INFINITY;
   readonly #stats = {
     accepted: 0,
     stored: 0,
@@ -210,7 +212,7 @@ class KinesisProducer {
       ? new ShardMap({
           client,
           stream,
-          now: config.now,
+          now: () => this.#clock(),
           onLoaded: () => this.#rebucket(),
           onError: (error, disabled) => {
             this.#callHook(() => this.#hooks.onShardMapError?.(error, disabled));
@@ -299,7 +301,7 @@ class KinesisProducer {
       const limit = Math.min(config.maxBatchBytes, config.maxBufferedBytes);
       return new KinesisProducerError({ reason: 'too-large', record, detail: `partition key + data is ${size} bytes, more than the producer's limit of ${limit}` });
     }
-    const putAt = config.now();
+    const putAt = this.#clock();
     return {
       seq: this.#seq++,
       source: record,
@@ -403,7 +405,7 @@ class KinesisProducer {
       const ceiling = isShard
         ? this.#config.shardRate
         : { recordsPerSecond: Number.POSITIVE_INFINITY, bytesPerSecond: Number.POSITIVE_INFINITY };
-      bucket = { id, isShard, queue: new RecordQueue(), limiter: new AdaptiveRateLimiter(ceiling, this.#config.now()) };
+      bucket = { id, isShard, queue: new RecordQueue(), limiter: new AdaptiveRateLimiter(ceiling, this.#clock()) };
       this.#buckets.set(id, bucket);
       this.#bucketOrder.push(bucket);
     }
@@ -451,8 +453,21 @@ class KinesisProducer {
     });
   }
 
-  #pump(): void {
+  /**
+   * The producer's clock: `now()`, but never going back, and at least the time of the last timer
+   * that fired. A runtime whose clock stands still between I/O (Cloudflare Workers) may report an
+   * earlier `now()` when a timer fires; what was due then must still go, and expire, on time.
+   */
+  #clock(): number {
     const now = this.#config.now();
+    if (now > this.#lastNow) this.#lastNow = now;
+    return this.#lastNow;
+  }
+
+  /** Admits, expires, sends what is due and sets the next wake-up; `firedAt` is a timer's time. */
+  #pump(firedAt = Number.NEGATIVE_INFINITY): void {
+    if (firedAt > this.#lastNow) this.#lastNow = firedAt;
+    const now = this.#clock();
     this.#admitWaiting(now);
     this.#expireQueued(now);
     const map = this.#shardMap;
@@ -571,7 +586,7 @@ class KinesisProducer {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Number.POSITIVE_INFINITY;
-      this.#pump();
+      this.#pump(at);
     }, Math.max(0, at - now));
   }
 
@@ -629,7 +644,7 @@ class KinesisProducer {
   }
 
   #onAnswer(batch: Batch, output: PutRecordsOutput): void {
-    const now = this.#config.now();
+    const now = this.#clock();
     const results = output.Records;
     if (results.length !== batch.entries.length) {
       // Which answer belongs to which record is unknown: all go again (at least once).
@@ -690,7 +705,7 @@ class KinesisProducer {
   }
 
   #onRequestError(batch: Batch, error: unknown): void {
-    const now = this.#config.now();
+    const now = this.#clock();
     if (isKinesisValidationError(error) && error.source === 'input') {
       this.#failAll(batch, 'invalid', { detail: error.message, cause: error });
       return;

@@ -3,7 +3,7 @@
 // data before base64, 1 MiB per record).
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createProducer, isKinesisProducerError, KinesisProducerError, type ProducerRecord, type PutResult } from '../../src/producer/index.ts';
-import { createFakeKinesis, settle } from './producer-fake-kinesis.ts';
+import { advanceUntil, createFakeKinesis, settle } from './producer-fake-kinesis.ts';
 
 const MiB = 1024 * 1024;
 
@@ -15,16 +15,6 @@ async function reason(promise: Promise<unknown>): Promise<string> {
     return (error as KinesisProducerError).reason;
   }
   return 'stored';
-}
-
-/** Advances fake time in steps, letting real I/O (signing) run between them, until `done()`. */
-async function advanceUntil(done: () => boolean, stepMs = 10, maxSteps = 10_000): Promise<void> {
-  for (let i = 0; i < maxSteps && !done(); i++) {
-    await settle(3);
-    if (done()) return;
-    await vi.advanceTimersByTimeAsync(stepMs);
-  }
-  if (!done()) throw new Error('advanceUntil: condition still false');
 }
 
 afterEach(() => {
@@ -208,7 +198,7 @@ describe('producer linger, flush and close', () => {
     expect(kinesis.calls).toHaveLength(0);
 
     await vi.advanceTimersByTimeAsync(1);
-    await advanceUntil(() => kinesis.calls.length === 1 && producer.stats().bufferedRecords === 0);
+    await advanceUntil(kinesis, producer, () => kinesis.calls.length === 1 && producer.stats().bufferedRecords === 0);
     await Promise.all(puts);
     expect(kinesis.calls[0]!.entries).toHaveLength(10);
   });
@@ -218,7 +208,7 @@ describe('producer linger, flush and close', () => {
     const kinesis = createFakeKinesis();
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 60_000, predictShards: false });
     const puts = Array.from({ length: 500 }, (_, i) => producer.put({ partitionKey: 'k', data: `${i}` }));
-    await advanceUntil(() => producer.stats().stored === 500, 1);
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 500, 1);
 
     await Promise.all(puts);
     expect(kinesis.calls).toHaveLength(1);
@@ -232,7 +222,7 @@ describe('producer linger, flush and close', () => {
     const also = producer.put({ partitionKey: 'k', data: 'b' });
     let flushed: { stored: number; failed: number } | undefined;
     void producer.flush().then((result) => (flushed = result));
-    await advanceUntil(() => flushed !== undefined, 1);
+    await advanceUntil(kinesis, producer, () => flushed !== undefined, 1);
 
     expect(flushed).toEqual({ stored: 2, failed: 0 });
     await expect(good).resolves.toMatchObject({ sequenceNumber: expect.any(String) });
@@ -248,7 +238,7 @@ describe('producer linger, flush and close', () => {
     for (let i = 0; i < 20; i++) producer.send({ partitionKey: `k${i}`, data: `${i}` });
     let done = false;
     void producer.flush().then(() => (done = true));
-    await advanceUntil(() => done, 10, 2_000);
+    await advanceUntil(kinesis, producer, () => done, 10, 2_000);
 
     expect(kinesis.stored).toHaveLength(20);
     expect(producer.stats()).toMatchObject({ bufferedRecords: 0, inFlightRequests: 0 });
@@ -304,5 +294,23 @@ describe('producer linger, flush and close', () => {
     expect(flushed).toEqual({ stored: 1200 - rejected, failed: rejected });
     expect(kinesis.stored).toHaveLength(1200 - rejected);
     expect(new Set(kinesis.stored.map((entry) => entry.text)).size).toBe(1200 - rejected);
+  });
+});
+
+describe('producer on a runtime whose clock stands still between I/O', () => {
+  it('still sends when its linger timer fires and expires records on time', async () => {
+    // Cloudflare Workers freeze Date.now() during execution; here the clock never moves at all.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const kinesis = createFakeKinesis();
+    kinesis.script((call) => (call.index > 0 ? call.entries.map(() => 'InternalFailure') : undefined));
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 100, recordTtlMs: 5_000, predictShards: false, now: () => 1_000 });
+    const stored = producer.put({ partitionKey: 'k', data: 'a' });
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 1);
+    await expect(stored).resolves.toMatchObject({ attempts: 1 });
+
+    const expiring = reason(producer.put({ partitionKey: 'k', data: 'b' }));
+    await advanceUntil(kinesis, producer, () => producer.stats().failed === 1, 50);
+    expect(await expiring).toBe('expired');
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createProducer, type KinesisProducerError, type Producer } from '../../src/producer/index.ts';
 import { awsError } from '../support/fake-fetch.ts';
-import { createFakeKinesis, settle } from './producer-fake-kinesis.ts';
+import { createFakeKinesis, quiesce, type FakeKinesis } from './producer-fake-kinesis.ts';
 
 async function outcome(promise: Promise<unknown>): Promise<string> {
   try {
@@ -15,15 +15,28 @@ async function outcome(promise: Promise<unknown>): Promise<string> {
   }
 }
 
-/** Advances fake time in steps, checking `invariant` after each, until `done()`. */
-async function drive(done: () => boolean, invariant: () => void, stepMs = 20, maxSteps = 5_000): Promise<void> {
+/**
+ * Advances fake time in steps until `done()`, letting requests finish their real I/O before each
+ * step and checking `invariant` after each.
+ */
+async function drive(kinesis: FakeKinesis, producer: Producer, done: () => boolean, invariant: () => void, stepMs = 20, maxSteps = 5_000): Promise<void> {
   for (let i = 0; i < maxSteps && !done(); i++) {
-    await settle(3);
+    await quiesce(kinesis, () => producer.stats().requests);
     invariant();
     await vi.advanceTimersByTimeAsync(stepMs);
   }
+  await quiesce(kinesis, () => producer.stats().requests);
   invariant();
   if (!done()) throw new Error('drive: condition still false');
+}
+
+/** `steps` steps of fake time, as {@link drive}. */
+async function steps(kinesis: FakeKinesis, producer: Producer, count: number, invariant: () => void, stepMs = 50): Promise<void> {
+  for (let step = 0; step < count; step++) {
+    await quiesce(kinesis, () => producer.stats().requests);
+    invariant();
+    await vi.advanceTimersByTimeAsync(stepMs);
+  }
 }
 
 function bounded(producer: Producer, records: number, bytes: number): () => void {
@@ -56,19 +69,14 @@ describe('producer buffer', () => {
     const outcomes: Promise<string>[] = [];
     for (let round = 0; round < 10; round++) {
       for (let i = 0; i < 10; i++) outcomes.push(outcome(producer.put({ partitionKey: `k${i}`, data: `round ${round} record ${i}` })));
-      await drive(() => true, invariant);
-      for (let step = 0; step < 20; step++) {
-        await settle(3);
-        invariant();
-        await vi.advanceTimersByTimeAsync(50);
-      }
+      await steps(kinesis, producer, 20, invariant);
     }
     expect(producer.hasCapacity).toBe(false);
     expect(producer.stats()).toMatchObject({ bufferedRecords: 20, waitingRecords: 0 });
     expect(kinesis.calls.length).toBeGreaterThan(3);
 
     down = false;
-    await drive(() => producer.stats().bufferedRecords === 0, invariant);
+    await drive(kinesis, producer, () => producer.stats().bufferedRecords === 0, invariant);
     const reasons = await Promise.all(outcomes);
     expect(reasons.filter((r) => r === 'stored')).toHaveLength(20);
     expect(reasons.filter((r) => r === 'buffer-full')).toHaveLength(80);
@@ -92,16 +100,12 @@ describe('producer buffer', () => {
     const puts = Array.from({ length: 35 }, (_, i) => producer.put({ partitionKey: 'one-key', data: String(i) }));
     let capacity = false;
     void producer.waitForCapacity().then(() => (capacity = true));
-    for (let step = 0; step < 50; step++) {
-      await settle(3);
-      invariant();
-      await vi.advanceTimersByTimeAsync(50);
-    }
+    await steps(kinesis, producer, 50, invariant);
     expect(producer.stats()).toMatchObject({ bufferedRecords: 10, waitingRecords: 25, stored: 0 });
     expect(capacity).toBe(false);
 
     down = false;
-    await drive(() => producer.stats().stored === 35, invariant);
+    await drive(kinesis, producer, () => producer.stats().stored === 35, invariant);
     await Promise.all(puts);
     expect(capacity).toBe(true);
     expect(kinesis.stored.map((entry) => entry.text)).toEqual(Array.from({ length: 35 }, (_, i) => String(i)));
@@ -116,12 +120,12 @@ describe('producer buffer', () => {
     const invariant = bounded(producer, Number.POSITIVE_INFINITY, 1_000);
     const data = 'x'.repeat(99); // 1-byte key + 99 = 100 bytes
     const outcomes = Array.from({ length: 15 }, (_, i) => outcome(producer.put({ partitionKey: String(i % 10), data })));
-    await drive(() => producer.stats().retried >= 10, invariant);
+    await drive(kinesis, producer, () => producer.stats().retried >= 10, invariant);
     expect(producer.stats()).toMatchObject({ bufferedBytes: 1_000, bufferedRecords: 10 });
     expect(await outcome(producer.put({ partitionKey: 'k', data: 'more' }))).toBe('buffer-full');
 
     throttle = false;
-    await drive(() => producer.stats().bufferedRecords === 0, invariant);
+    await drive(kinesis, producer, () => producer.stats().bufferedRecords === 0, invariant);
     expect((await Promise.all(outcomes)).sort()).toEqual([...Array(5).fill('buffer-full'), ...Array(10).fill('stored')]);
   });
 
@@ -139,7 +143,7 @@ describe('producer buffer', () => {
     const results = Array.from({ length: 5 }, (_, i) => outcome(producer.put({ partitionKey: 'k', data: String(i) })));
     let settled = 0;
     for (const result of results) void result.then(() => settled++);
-    await drive(() => settled === 5, () => {});
+    await drive(kinesis, producer, () => settled === 5, () => {});
 
     expect(await Promise.all(results)).toEqual(Array(5).fill('expired'));
     expect(producer.stats()).toMatchObject({ bufferedRecords: 0, waitingRecords: 0, failedByReason: { expired: 5 } });

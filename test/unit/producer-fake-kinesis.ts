@@ -5,6 +5,7 @@
 // API_ListShards.html; faults as in test/support/fake-fetch.ts.
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { vi } from 'vitest';
 import { createKinesisClient, type KinesisClient, type KinesisClientConfig } from '../../src/client.ts';
 import { awsError, createFakeFetch, json, type FakeFetch, type RecordedRequest } from '../support/fake-fetch.ts';
 
@@ -187,4 +188,33 @@ export async function quiesce(kinesis: FakeKinesis, dispatched: () => number, ma
     if (kinesis.calls.length >= dispatched() && kinesis.fetch.bodiesRead >= kinesis.fetch.requests.length) break;
   }
   await settle(2);
+}
+
+/**
+ * Advances fake time in `stepMs` steps until `done()`, letting every dispatched request finish its
+ * real I/O before each step (see {@link quiesce}), so fake time never runs ahead of the requests.
+ */
+export async function advanceUntil(
+  kinesis: FakeKinesis,
+  producer: { stats(): { requests: number } },
+  done: () => boolean,
+  stepMs = 10,
+  maxSteps = 20_000,
+): Promise<void> {
+  for (let i = 0; i < maxSteps && !done(); i++) {
+    await quiesce(kinesis, () => producer.stats().requests);
+    if (done()) return;
+    await vi.advanceTimersByTimeAsync(stepMs);
+  }
+  await quiesce(kinesis, () => producer.stats().requests);
+  if (!done()) throw new Error('advanceUntil: condition still false');
+}
+
+/** Advances fake time by `ms` in steps, letting requests finish between steps. */
+export async function advanceBy(kinesis: FakeKinesis, producer: { stats(): { requests: number } }, ms: number, stepMs = 10): Promise<void> {
+  for (let elapsed = 0; elapsed < ms; elapsed += stepMs) {
+    await quiesce(kinesis, () => producer.stats().requests);
+    await vi.advanceTimersByTimeAsync(Math.min(stepMs, ms - elapsed));
+  }
+  await quiesce(kinesis, () => producer.stats().requests);
 }

@@ -5,21 +5,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AdaptiveRateLimiter } from '../../src/producer/rate-limiter.ts';
 import { createProducer } from '../../src/producer/index.ts';
-import { createFakeKinesis, keysOnShard, quiesce, settle } from './producer-fake-kinesis.ts';
+import { advanceBy, advanceUntil, createFakeKinesis, keysOnShard, quiesce } from './producer-fake-kinesis.ts';
 
 const PTE = 'ProvisionedThroughputExceededException';
 const SHARD = { recordsPerSecond: 1000, bytesPerSecond: 1024 * 1024 };
-
-/** Awaits `promise` while advancing fake time (the producer lingers on timers). */
-async function driven<T>(promise: Promise<T>): Promise<T> {
-  let done = false;
-  void promise.finally(() => (done = true)).catch(() => {});
-  for (let i = 0; i < 1_000 && !done; i++) {
-    await settle(3);
-    await vi.advanceTimersByTimeAsync(10);
-  }
-  return promise;
-}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -93,7 +82,8 @@ describe('producer rate limiting', () => {
     const [hot] = keysOnShard(kinesis.shards, hotShard, 1, 'hot-');
     const cold = keysOnShard(kinesis.shards, 'shardId-000000000001', 20, 'cold-');
     // Load the shard map first, so records are bucketed per shard from the start.
-    await driven(producer.put({ partitionKey: cold[0]!, data: 'warm-up' }));
+    void producer.put({ partitionKey: cold[0]!, data: 'warm-up' });
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 1);
 
     const storedAt = new Map<string, number>();
     const puts: Promise<void>[] = [];
@@ -106,14 +96,10 @@ describe('producer rate limiting', () => {
         const data = `cold-${round}-${i}`;
         puts.push(producer.put({ partitionKey: cold[i]!, data }).then(() => void storedAt.set(data, Date.now() - start)));
       }
-      await quiesce(kinesis, () => producer.stats().requests);
-      await vi.advanceTimersByTimeAsync(100);
+      await advanceBy(kinesis, producer, 100);
     }
     const requestsAt2s = kinesis.calls.length;
-    for (let i = 0; i < 2_000 && storedAt.size < 400; i++) {
-      await quiesce(kinesis, () => producer.stats().requests);
-      await vi.advanceTimersByTimeAsync(20);
-    }
+    await advanceUntil(kinesis, producer, () => storedAt.size === 400, 20);
     await Promise.all(puts);
 
     const coldTimes = [...storedAt].filter(([data]) => data.startsWith('cold-')).map(([data, t]) => t - Number(data.split('-')[1]) * 100);
@@ -143,7 +129,8 @@ describe('producer rate limiting', () => {
       }),
     );
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 50, maxBufferedRecords: 10_000, recordTtlMs: Infinity });
-    await driven(producer.put({ partitionKey: 'warm-up', data: 'x' }));
+    void producer.put({ partitionKey: 'warm-up', data: 'x' });
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 1);
     const sentAt: number[] = [];
     const total = 8_000;
     let stored = 0;

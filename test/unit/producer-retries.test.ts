@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isKinesisServiceError } from '../../src/errors.ts';
 import { createProducer, type KinesisProducerError, type ProducerRetryEvent } from '../../src/producer/index.ts';
 import { awsError, json, networkError } from '../support/fake-fetch.ts';
-import { createFakeKinesis, settle } from './producer-fake-kinesis.ts';
+import { advanceBy, advanceUntil, createFakeKinesis, settle } from './producer-fake-kinesis.ts';
 
 const FAST = { lingerMs: 0, backoff: { baseDelayMs: 1, throttlingBaseDelayMs: 1, maxDelayMs: 5 }, random: () => 0.5 } as const;
 const PTE = 'ProvisionedThroughputExceededException';
@@ -19,15 +19,6 @@ async function outcome(promise: Promise<unknown>): Promise<KinesisProducerError 
   } catch (error) {
     return error as KinesisProducerError;
   }
-}
-
-async function advanceUntil(done: () => boolean, stepMs = 10, maxSteps = 20_000): Promise<void> {
-  for (let i = 0; i < maxSteps && !done(); i++) {
-    await settle(3);
-    if (done()) return;
-    await vi.advanceTimersByTimeAsync(stepMs);
-  }
-  if (!done()) throw new Error('advanceUntil: condition still false');
 }
 
 afterEach(() => {
@@ -158,10 +149,9 @@ describe('producer time to live and attempt limit', () => {
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0, recordTtlMs: 2_000 });
     const results: (KinesisProducerError | 'stored')[] = [];
     for (let i = 0; i < 5; i++) void outcome(producer.put({ partitionKey: `k${i}`, data: `${i}` })).then((r) => results.push(r));
-    await advanceUntil(() => results.length === 5);
+    await advanceUntil(kinesis, producer, () => results.length === 5);
     const requestsAtExpiry = kinesis.calls.length;
-    await vi.advanceTimersByTimeAsync(10_000);
-    await settle();
+    await advanceBy(kinesis, producer, 10_000, 100);
 
     for (const result of results) {
       expect(result).toMatchObject({ reason: 'expired', code: PTE });
@@ -181,8 +171,8 @@ describe('producer time to live and attempt limit', () => {
     let second: KinesisProducerError | 'stored' | undefined;
     void outcome(producer.put({ partitionKey: 'k', data: 'second' })).then((r) => (second = r));
     const start = Date.now();
-    await advanceUntil(() => kinesis.calls.length === 1, 1);
-    await advanceUntil(() => second !== undefined, 50);
+    await advanceUntil(kinesis, producer, () => kinesis.calls.length === 1, 1);
+    await advanceUntil(kinesis, producer, () => second !== undefined, 50);
 
     expect(second).toMatchObject({ reason: 'expired', attempts: 0 });
     expect(Date.now() - start).toBeLessThanOrEqual(1_050);

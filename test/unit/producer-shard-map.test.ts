@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { predictShard, recordHashKey, createProducer } from '../../src/producer/index.ts';
 import { awsError } from '../support/fake-fetch.ts';
-import { createFakeKinesis, evenShards, keysOnShard, md5HashKey, settle, type FakeShard } from './producer-fake-kinesis.ts';
+import { advanceUntil, createFakeKinesis, evenShards, keysOnShard, md5HashKey, type FakeShard } from './producer-fake-kinesis.ts';
 
 interface KeyVector {
   name: string;
@@ -82,10 +82,7 @@ describe('producer shard map', () => {
     const kinesis = createFakeKinesis({ shards: 2 });
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
     const first = producer.put({ partitionKey: 'a', data: '1' });
-    for (let i = 0; i < 50 && producer.stats().stored < 1; i++) {
-      await settle(3);
-      await vi.advanceTimersByTimeAsync(5);
-    }
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 1, 5);
     await first;
     expect(kinesis.listShardsCalls).toBe(1);
 
@@ -95,10 +92,7 @@ describe('producer shard map', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     const keys = keysOnShard(kinesis.shards.slice(2), 'shardId-000000000005', 3, 'moved-');
     const moved = Promise.all(keys.map((key) => producer.put({ partitionKey: key, data: key })));
-    for (let i = 0; i < 200 && (producer.stats().stored < 4 || producer.stats().shards !== 4); i++) {
-      await settle(3);
-      await vi.advanceTimersByTimeAsync(5);
-    }
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 4 && producer.stats().shards === 4, 5);
     const results = await moved;
 
     expect(results.every((result) => result.shardId === 'shardId-000000000005')).toBe(true);
