@@ -8,8 +8,8 @@
 import type { KinesisClient } from '../client.ts';
 import { isKinesisServiceError } from '../errors.ts';
 import { findShardForHashKey, partitionKeyToHashKey, type ShardWithHashKeyRange } from '../internal/hash-key.ts';
-import { listAllShards } from '../paginate.ts';
-import type { ListShardsInput } from '../shapes.ts';
+import { listShards } from '../operations/list-shards.ts';
+import type { ListShardsInput, Shard } from '../shapes.ts';
 
 /**
  * The hash key Kinesis uses to place a record: the explicit hash key when given, else the MD5 of
@@ -149,8 +149,16 @@ export class ShardMap {
   async #load(): Promise<void> {
     try {
       const open: OpenRange[] = [];
-      const all: ShardWithHashKeyRange[] = [];
-      for await (const shard of listAllShards(this.#client, { ...this.#stream })) all.push(shard);
+      // Paged by hand rather than with paginate.ts, so that a producer-only bundle carries only
+      // the operations it calls. After the first page ListShards takes only the NextToken.
+      const all: Shard[] = [];
+      let request: ListShardsInput = { ...this.#stream };
+      for (let page = 0; page < 1_000; page++) {
+        const answer = await listShards(this.#client, request);
+        all.push(...(answer.Shards ?? []));
+        if (!answer.NextToken) break;
+        request = { NextToken: answer.NextToken };
+      }
       for (const shard of all) {
         if (shard.SequenceNumberRange?.EndingSequenceNumber !== undefined) continue;
         open.push({

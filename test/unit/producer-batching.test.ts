@@ -33,17 +33,17 @@ describe('producer batching', () => {
   });
 
   it('cuts requests by bytes: never more than the request limit, keys counted in UTF-8', async () => {
-    const kinesis = createFakeKinesis();
+    // The client's limits scaled down 1024 times (1 KiB records, 5 KiB requests): the same rule as
+    // 1 MiB / 5 MiB, without pushing megabytes through base64 in a unit test.
+    const kinesis = createFakeKinesis({ client: { limits: { maxRecordBytes: 1024, maxRequestBytes: 5 * 1024 } } });
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
-    // 11 records of 1 MiB minus a 4-byte key ("é" is 2 bytes): exactly the record limit each.
-    const key = 'éé';
-    const data = new Uint8Array(MiB - 4);
-    const results = await Promise.all(Array.from({ length: 11 }, () => producer.put({ partitionKey: key, data })));
+    // 11 records of 1 KiB minus a 4-byte key ("é" is 2 bytes in UTF-8): exactly the record limit each.
+    const results = await Promise.all(Array.from({ length: 11 }, () => producer.put({ partitionKey: 'éé', data: new Uint8Array(1024 - 4) })));
 
     expect(results).toHaveLength(11);
     const sizes = kinesis.calls.map((call) => call.entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.partitionKey) + entry.data.length, 0));
-    expect(sizes.every((size) => size <= 5 * MiB)).toBe(true);
-    expect(kinesis.calls.map((call) => call.entries.length)).toEqual([5, 5, 1]);
+    expect(sizes).toEqual([5 * 1024, 5 * 1024, 1024]);
+    expect(await producer.put({ partitionKey: 'éé', data: new Uint8Array(1024 - 3) }).catch((error: KinesisProducerError) => error.reason)).toBe('too-large');
   });
 
   it('respects maxBatchRecords and maxBatchBytes', async () => {
