@@ -298,7 +298,8 @@ async function startOnce(options: KinesisLocalOptions): Promise<KinesisLocal> {
   };
   const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
     process.execPath,
-    ['-e', WATCHDOG, join(dir, 'main.js')],
+    // All test files share one instance, and it keeps every record in memory: give it room.
+    ['--max-old-space-size=6144', '-e', WATCHDOG, join(dir, 'main.js')],
     { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] },
   );
 
