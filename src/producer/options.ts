@@ -107,8 +107,10 @@ export interface ProducerOptions {
   aggregation?: boolean | { maxBytes?: number };
   /**
    * List the stream's shards (ListShards, which needs `kinesis:ListShards`) to predict each
-   * record's shard, limit the rate per shard and aggregate per shard. Without it, the rate is
-   * limited per stream and only records with the same key are aggregated together.
+   * record's shard, limit the rate per shard and aggregate per shard. The first records wait for
+   * that listing (one request; at most 1 s). Without it, the rate is limited per stream and only
+   * records with the same key are aggregated together; turn it off for a short-lived producer
+   * (one per Worker request) to save the extra request. A refused listing turns it off by itself.
    * @default true
    */
   predictShards?: boolean;
