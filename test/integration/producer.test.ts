@@ -40,10 +40,25 @@ const PLANS: StreamPlan[] = [
   { label: 'per-key-aggregated', records: 4_000, keys: 100, options: { ordering: 'per-key', aggregation: { maxBytes: 2_048 }, maxBatchRecords: 10 } },
 ];
 
+/** One of each fault, at fixed points, so that every kind happens in every run. */
+const ONCE: FaultRule[] = [
+  { fault: 'partialFailure', failRatio: 0.5, errorCodes: ['ProvisionedThroughputExceededException', 'InternalFailure'], label: 'partial' },
+  { fault: 'throttle', label: 'throttle' },
+  { fault: 'status', status: 500, body: { __type: 'InternalFailure', message: 'injected' }, label: '500' },
+  { fault: 'status', status: 400, body: { __type: 'ValidationException', message: 'injected: 1 validation error detected' }, label: 'refused' },
+  { fault: 'drop', phase: 'beforeForward', label: 'drop-before' },
+  { fault: 'drop', phase: 'afterForward', label: 'drop-after' },
+  { fault: 'drop', phase: 'midResponse', label: 'drop-mid' },
+  { fault: 'mismatchedCount', label: 'mismatch' },
+  // Held past the client's timeout after kinesis-local stored the records: an unknown outcome.
+  { fault: 'delay', phase: 'afterForward', ms: 16_000, label: 'late' },
+  { fault: 'delay', ms: 200, label: 'slow' },
+].map((rule, k) => ({ ...rule, operation: 'PutRecords', times: 1, when: (request: ProxiedRequest) => request.seq >= 8 + 5 * k }) as FaultRule);
+
 const FAULTS: FaultRule[] = [
   { fault: 'throttle', operation: 'ListShards', times: 1, label: 'list-throttle' },
-  { fault: 'status', operation: 'PutRecords', status: 400, probability: 0.03, times: 1, label: 'refused',
-    body: { __type: 'ValidationException', message: 'injected: 1 validation error detected' } },
+  ...ONCE,
+  // The mix, drawn from the proxy's seeded PRNG.
   { fault: 'partialFailure', operation: 'PutRecords', probability: 0.2, failRatio: 0.3,
     errorCodes: ['ProvisionedThroughputExceededException', 'InternalFailure'], label: 'partial' },
   { fault: 'throttle', operation: 'PutRecords', probability: 0.04, label: 'throttle' },
@@ -53,8 +68,6 @@ const FAULTS: FaultRule[] = [
   { fault: 'drop', operation: 'PutRecords', phase: 'afterForward', probability: 0.025, label: 'drop-after' },
   { fault: 'drop', operation: 'PutRecords', phase: 'midResponse', probability: 0.015, label: 'drop-mid' },
   { fault: 'mismatchedCount', operation: 'PutRecords', probability: 0.02, label: 'mismatch' },
-  // Held past the client's timeout after kinesis-local stored the records: an unknown outcome.
-  { fault: 'delay', operation: 'PutRecords', phase: 'afterForward', ms: 16_000, probability: 0.05, times: 1, label: 'late' },
   { fault: 'delay', operation: 'PutRecords', ms: 200, probability: 0.05, label: 'slow' },
 ];
 
@@ -228,6 +241,8 @@ describe('producer through the fault proxy', () => {
       if (label) applied.set(label, (applied.get(label) ?? 0) + 1);
     }
     for (const rule of FAULTS) expect(applied.get(rule.label!) ?? 0, `fault ${rule.label}`).toBeGreaterThan(0);
+    // The mix happened too, beyond the one of each kind.
+    expect([...applied.values()].reduce((sum, n) => sum + n, 0)).toBeGreaterThan(ONCE.length + 10);
     expect(unknownOutcomeIds.size).toBeGreaterThan(0);
     // A connection dropped after kinesis-local stored the records always leaves a duplicate.
     const duplicated = runs.reduce((sum, run) => sum + [...run.copies.values()].filter((copies) => copies.length > 1).length, 0);
