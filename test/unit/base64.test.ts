@@ -5,6 +5,7 @@ import {
   decodeBase64Fallback,
   encodeBase64,
   encodeBase64Fallback,
+  encodeBase64Table,
 } from '../../src/internal/base64.ts';
 import { randomBytes, seededRandom } from './seeded-random.ts';
 
@@ -152,5 +153,15 @@ describe('base64', () => {
       removeNativeStubs();
     }
     expect(nativeCalls.toBase64).toBe(before.toBase64 + 1);
+  });
+});
+
+describe('encodeBase64Table', () => {
+  it.each([0, 1, 2, 3, 4, 5, 100, 8191, 8192, 65537, 200_000])('matches btoa for %i bytes', (size) => {
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 131 + 7) & 0xff;
+    let binary = '';
+    for (let i = 0; i < size; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    expect(encodeBase64Table(bytes)).toBe(btoa(binary));
   });
 });
