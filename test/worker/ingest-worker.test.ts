@@ -96,13 +96,19 @@ async function post(body: string, init: { origin?: string | null; headers?: Reco
   const headers: Record<string, string> = { 'Content-Type': 'text/plain;charset=UTF-8', 'User-Agent': agent(), ...init.headers };
   const origin = init.origin === undefined ? ORIGIN : init.origin;
   if (origin !== null) headers.Origin = origin;
-  const response = await fetch(`${(init.target ?? worker).url}${init.path ?? '/collect'}`, {
-    method: 'POST',
-    headers,
-    body,
-    signal: AbortSignal.timeout(20_000),
-  });
-  return answer(response);
+  const send = async () =>
+    answer(await fetch(`${(init.target ?? worker).url}${init.path ?? '/collect'}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(20_000) }));
+  const result = await send();
+  return isDevProxyHiccup(result) ? send() : result;
+}
+
+/**
+ * wrangler dev's local proxy answers this 503 itself when its connection to workerd breaks, e.g.
+ * right after the Worker answered 413 while the proxy was still uploading the body. It never
+ * reaches the Worker (Cloudflare's edge has no such proxy), so the request is simply sent again.
+ */
+function isDevProxyHiccup(result: Answer): boolean {
+  return result.status === 503 && result.text.startsWith('Your worker restarted mid-request');
 }
 
 async function answer(response: Response): Promise<Answer> {
@@ -171,6 +177,19 @@ describe('CORS', () => {
     }
   });
 
+  it('drains a refused body within the cap, so the next request on the connection reaches the Worker', async () => {
+    const big = JSON.stringify([makeEvent({ properties: { pad: 'x'.repeat(8000) } })]).padEnd(MAX_BODY_BYTES - 1024, ' ');
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      for (const [origin, body] of [['https://evil.example', big], [ORIGIN, '[]']] as const) {
+        const response = await fetch(`${worker.url}/collect`, { method: 'POST', headers: { Origin: origin, 'Content-Type': 'text/plain', 'User-Agent': agent() }, body });
+        await response.arrayBuffer();
+        statuses.push(response.status);
+      }
+    }
+    expect(statuses.filter((status, i) => status !== (i % 2 === 0 ? 403 : 400))).toEqual([]);
+  });
+
   it('refuses a request without Origin', async () => {
     const result = await post(JSON.stringify([makeEvent()]), { origin: null });
     expect(result.status).toBe(403);
@@ -236,7 +255,7 @@ describe('request body', () => {
     // can answer, and answering 413 (not 400) shows the parser never ran.
     const url = new URL(worker.url);
     const started = Date.now();
-    const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const send = () => new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(
         {
           host: url.hostname,
@@ -265,9 +284,11 @@ describe('request body', () => {
         req.destroy(new Error('no answer within 10 s'));
       }, 10_000).unref();
     });
+    let result = await send();
+    for (let i = 0; i < 3 && isDevProxyHiccup({ status: result.status, text: result.body } as Answer); i++) result = await send();
     expect(result.status).toBe(413);
     expect(JSON.parse(result.body)).toEqual({ error: 'request body too large' });
-    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it('accepts 500 events in one request and refuses 501 with 413', async () => {

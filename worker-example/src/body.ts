@@ -40,3 +40,25 @@ export async function readCappedBody(request: Request, maxBytes: number): Promis
   }
   return { ok: true, bytes };
 }
+
+/**
+ * Reads and drops up to `maxBytes` of a body the Worker will not use, then cancels the rest.
+ * Answering before the body is consumed leaves an HTTP/1.1 connection that cannot be reused; in
+ * `wrangler dev` the next request on it then fails ("Your worker restarted mid-request", 503).
+ * The cap keeps a refused client from making the Worker read more than an accepted one could.
+ */
+export async function discardBody(request: Request, maxBytes: number): Promise<void> {
+  if (request.body === null || request.bodyUsed) return;
+  const reader = request.body.getReader();
+  let total = 0;
+  try {
+    while (total <= maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      total += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The client went away: nothing left to drain.
+  }
+}

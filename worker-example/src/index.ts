@@ -8,7 +8,7 @@
  */
 import type { CollectResponse } from '../../src/tracker/event.ts';
 import { TRACKER_EVENT_LIMITS } from '../../src/tracker/event.ts';
-import { readCappedBody } from './body.ts';
+import { discardBody, readCappedBody } from './body.ts';
 import { allowedOrigin, corsHeaders, parseAllowedOrigins, preflightHeaders } from './cors.ts';
 import type { Env } from './env.ts';
 import { MAX_EVENTS_PER_REQUEST, validateEvent } from './events.ts';
@@ -39,31 +39,37 @@ async function clientKey(request: Request): Promise<string> {
 const UNAVAILABLE = { error: 'service unavailable' };
 
 async function collect(request: Request, env: Env): Promise<Response> {
+  const maxBodyBytes = positiveInt(env.MAX_BODY_BYTES, TRACKER_EVENT_LIMITS.requestBytes);
+  // Every refusal before the body is parsed drains (a bounded part of) it first; see discardBody.
+  const refuse = async (status: number, body: unknown, headers: Record<string, string>): Promise<Response> => {
+    await discardBody(request, maxBodyBytes);
+    return json(status, body, headers);
+  };
   const origin = allowedOrigin(request, parseAllowedOrigins(env.ALLOWED_ORIGINS));
   // Responses differ by Origin: tell caches, also on refusals.
-  if (origin === undefined) return json(403, { error: 'origin not allowed' }, { Vary: 'Origin' });
+  if (origin === undefined) return refuse(403, { error: 'origin not allowed' }, { Vary: 'Origin' });
   if (request.method === 'OPTIONS') {
     return new Response(null, { status: 204, headers: { ...preflightHeaders(origin), Vary: 'Origin' } });
   }
   const cors = { ...corsHeaders(origin), Vary: 'Origin' };
-  if (request.method !== 'POST') return json(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' });
+  if (request.method !== 'POST') return refuse(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' });
 
   const settings = readSettings(env);
   if (settings === undefined || env.RATE_LIMITER === undefined) {
     logEvent('error', 'not configured: secrets, vars or the rate limiter binding are missing');
-    return json(503, UNAVAILABLE, cors);
+    return refuse(503, UNAVAILABLE, cors);
   }
 
   const period = positiveInt(env.RATE_LIMIT_PERIOD_SECONDS, 60);
   const { success } = await env.RATE_LIMITER.limit({ key: await clientKey(request) });
-  if (!success) return json(429, { error: 'too many requests' }, { ...cors, 'Retry-After': String(period) });
+  if (!success) return refuse(429, { error: 'too many requests' }, { ...cors, 'Retry-After': String(period) });
 
   const contentType = (request.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (contentType !== 'text/plain' && contentType !== 'application/json') {
-    return json(415, { error: 'send a JSON array as text/plain or application/json' }, cors);
+    return refuse(415, { error: 'send a JSON array as text/plain or application/json' }, cors);
   }
 
-  const body = await readCappedBody(request, positiveInt(env.MAX_BODY_BYTES, TRACKER_EVENT_LIMITS.requestBytes));
+  const body = await readCappedBody(request, maxBodyBytes);
   if (!body.ok) return json(413, { error: 'request body too large' }, cors);
 
   let batch: unknown;

@@ -11,8 +11,15 @@
  * the client: 3 × 2 = 6 subrequests in the worst case. No ListShards (`predictShards: false`), so
  * the IAM policy needs only `kinesis:PutRecords` (and `kinesis:DescribeStreamSummary` for /health).
  */
-import { createKinesisClient, describeStreamSummary, isKinesisError, isKinesisServiceError, type KinesisClient } from '../../src/index.ts';
-import { createProducer, isKinesisProducerError } from '../../src/producer/index.ts';
+import {
+  createKinesisClient,
+  createProducer,
+  describeStreamSummary,
+  isKinesisError,
+  isKinesisProducerError,
+  isKinesisServiceError,
+  type KinesisClient,
+} from '../../src/index.ts';
 
 /** PutRecords requests one record may take part in. */
 export const MAX_PUT_ATTEMPTS = 3;
