@@ -12,7 +12,7 @@ import { describeRun, preparePackedFixture, REPO_ROOT, type PackedFixture, type 
 import { bunBinary, chromiumBinary, denoBinary, requireRuntime, workerdAvailable } from './support/runtimes.ts';
 
 /** Markdown files whose `runtime=` snippets are executed. */
-const DOCS = ['docs/runtimes.md'];
+const DOCS = ['README.md'];
 
 /** Every runtime the docs must show; a snippet lost in an edit fails the test. */
 const RUNTIMES = ['node', 'bun', 'deno', 'workerd', 'browser-bundle', 'browser-importmap'] as const;
@@ -22,7 +22,7 @@ interface Snippet {
   runtime: Runtime;
   language: string;
   code: string;
-  /** `docs/runtimes.md:42`, for test names and failures. */
+  /** `README.md:42`, for test names and failures. */
   where: string;
 }
 
