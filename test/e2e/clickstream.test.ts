@@ -183,8 +183,10 @@ describe.skipIf(CHROMIUM.path === undefined && !process.env.CI)('clickstream end
     await context.setOffline(false);
     await outboxEmpty(page, 'the offline events to be sent once online');
 
-    // 3. Closed while offline: the pagehide flush cannot reach the Worker; the next load replays
-    //    the outbox with the same ids.
+    // 3. Closed while offline: the events were never acknowledged, so the next load replays the
+    //    outbox with the same ids. (Chromium's offline emulation is per page: a keepalive request
+    //    made at pagehide outlives the page and may still get through, so these ids may be stored
+    //    twice; what matters is that none is lost and the ids do not change.)
     await context.setOffline(true);
     await page.click('#signup');
     await page.click('#custom');
@@ -192,12 +194,11 @@ describe.skipIf(CHROMIUM.path === undefined && !process.env.CI)('clickstream end
     expect(stranded.length).toBeGreaterThanOrEqual(2);
     await closeLikeAUser(page);
     await context.setOffline(false);
-    const beforeReplay = new Set(await streamIds());
-    for (const id of stranded) expect(beforeReplay.has(id), `${id} reached the stream while offline`).toBe(false);
+    let seen = calls.size;
     page = await openDemo(context, '/docs');
     await outboxEmpty(page, 'the replayed outbox to be acknowledged');
-    const replayed = new Set([...calls.values()].flatMap((call) => call.ids));
-    for (const id of stranded) expect(replayed.has(id)).toBe(true);
+    const replayed = new Set([...calls.values()].slice(seen).flatMap((call) => call.ids));
+    for (const id of stranded) expect(replayed.has(id), `${id} replayed after reopening`).toBe(true);
 
     // 4. Closed while online right after new events: the pagehide flush sends them with keepalive;
     //    the page is gone before the answer, so the next load may send them again (outcome unknown
@@ -212,8 +213,11 @@ describe.skipIf(CHROMIUM.path === undefined && !process.env.CI)('clickstream end
       const ids = new Set(await streamIds());
       return unloadIds.every((id) => ids.has(id));
     });
+    seen = calls.size;
     page = await openDemo(context, '/pricing');
     await outboxEmpty(page, 'the last outbox to be acknowledged');
+    const resent = new Set([...calls.values()].slice(seen).flatMap((call) => call.ids));
+    for (const id of unloadIds) expect(resent.has(id), `${id} replayed after reopening`).toBe(true);
     const created: string[] = await page.evaluate((key) => JSON.parse(localStorage.getItem(key) ?? '[]'), ALL_IDS_KEY);
     expect(await page.evaluate(() => (window as any).tracker.dropped)).toBe(0);
     await page.close();
@@ -222,7 +226,7 @@ describe.skipIf(CHROMIUM.path === undefined && !process.env.CI)('clickstream end
     // Every id the tracker created is in the stream; an id is there twice only if a request that
     // carried it had an outcome the page never learnt (or the Worker answered it as `retry`).
     await until('every /collect call to be settled', () => [...calls.values()].every((call) => call.outcome !== 'pending'), 5_000).catch(() => {});
-    const uncertain = new Set<string>(unloadIds);
+    const uncertain = new Set<string>([...stranded, ...unloadIds]);
     for (const call of calls.values()) {
       if (call.outcome !== 'answered') for (const id of call.ids) uncertain.add(id);
       for (const id of call.response?.retry ?? []) uncertain.add(id);
