@@ -11,7 +11,12 @@ import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../suppor
 import { createTestStream, readAllRecords, type StoredRecord } from '../support/kinesis-local.ts';
 
 const ORIGIN = 'http://127.0.0.1:8787';
-const CREDENTIALS = { accessKeyId: 'AKIDWORKERTEST', secretAccessKey: `worker-test-secret-${randomUUID()}` };
+// Temporary credentials, so the session token's handling is covered too.
+const CREDENTIALS = {
+  accessKeyId: 'ASIAWORKERTEST',
+  secretAccessKey: `worker-test-secret-${randomUUID()}`,
+  sessionToken: `worker-test-token-${randomUUID()}`,
+};
 const RATE_LIMIT = 20;
 // Above the default (64 KiB, the tracker's keepalive budget) so that 500 small events fit: the
 // event-count cap is reached before the byte cap.
@@ -458,11 +463,13 @@ describe('records in the stream', () => {
     expect(verifySignature(upstream!, CREDENTIALS.secretAccessKey)).toBe(true);
     expect(upstream!.headers.authorization).toContain(`Credential=${CREDENTIALS.accessKeyId}/`);
     expect(upstream!.headers.authorization).not.toContain('client-token');
+    expect(upstream!.headers['x-amz-security-token']).toBe(CREDENTIALS.sessionToken);
+    expect(upstream!.headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-security-token/);
     for (const name of ['cf-connecting-ip', 'x-forwarded-for', 'x-real-ip', 'cookie', 'origin', 'referer', 'forwarded']) {
       expect(upstream!.headers[name], name).toBeUndefined();
     }
     // CF-Worker names the calling Worker's zone; Cloudflare adds it to every subrequest.
-    const allowed = new Set(['cf-worker', 'host', 'content-type', 'content-length', 'x-amz-target', 'x-amz-date', 'authorization', 'accept-encoding', 'connection', 'user-agent', 'accept']);
+    const allowed = new Set(['cf-worker', 'x-amz-security-token', 'host', 'content-type', 'content-length', 'x-amz-target', 'x-amz-date', 'authorization', 'accept-encoding', 'connection', 'user-agent', 'accept']);
     expect(Object.keys(upstream!.headers).filter((name) => !allowed.has(name))).toEqual([]);
     const wire = JSON.stringify(upstream!.headers) + upstream!.rawBody.toString('utf8');
     for (const ip of SPOOFED_IPS) expect(wire).not.toContain(ip);
@@ -644,7 +651,7 @@ describe('logs', () => {
   it('never contain secrets, signatures, upstream messages or client addresses', () => {
     const logs = worker.output() + unconfigured.output();
     expect(logs).toContain('kinesis record not stored');
-    for (const leak of [CREDENTIALS.secretAccessKey, 'AWS4-HMAC-SHA256', 'Signature=', 'X-Amz-Security-Token', EXAMPLE_ACCOUNT, 'Rate exceeded', 'client-token', ...SPOOFED_IPS]) {
+    for (const leak of [CREDENTIALS.secretAccessKey, CREDENTIALS.sessionToken, 'AWS4-HMAC-SHA256', 'Signature=', 'X-Amz-Security-Token', EXAMPLE_ACCOUNT, 'Rate exceeded', 'client-token', ...SPOOFED_IPS]) {
       expect(logs, leak).not.toContain(leak);
     }
   });
