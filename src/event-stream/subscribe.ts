@@ -197,7 +197,9 @@ export async function* subscribeToShard(
   outer?.addEventListener('abort', relay, { once: true });
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let idledOut = false;
-  const disarm = () => clearTimeout(idleTimer);
+  const disarm = () => {
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+  };
   const arm = () => {
     disarm();
     idleTimer = setTimeout(() => {

@@ -37,7 +37,7 @@ export function decodeUtf8(bytes: Uint8Array, options?: DecodeUtf8Options): stri
     fatalDecoder ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
     return fatalDecoder.decode(bytes);
   }
-  decoder ??= new TextDecoder('utf-8', { ignoreBOM: true });
+  decoder ??= new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
   return decoder.decode(bytes);
 }
 
