@@ -191,7 +191,7 @@ const ratio = (a, b) => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
 async function main() {
   const requests = quick ? 20 : 200;
   const nullEndpoint = await startNullEndpoint();
-  const local = await startLocalKinesis();
+  const local = await startLocalKinesis({ env: { REGISTER_STREAM_CONSUMER_DURATION: '100ms', DEREGISTER_STREAM_CONSUMER_DURATION: '100ms' } });
   try {
     const nullRows = await throughput('do-nothing endpoint', nullEndpoint.endpoint, async () => 'bench', requests);
 
@@ -209,7 +209,11 @@ async function main() {
     const bundles = await bundleSizes();
     const imports = coldImports(quick ? 3 : 9);
     const producerSection = await runProducerBench({ root, nullEndpoint: nullEndpoint.endpoint, localEndpoint: local.endpoint, quick });
-    writeReport({ nullRows, localRows, bundles, imports, producerSection });
+    const { runEventStreamBench } = await import('./event-stream.mjs');
+    const eventStreamSection = await runEventStreamBench({ root, localEndpoint: local.endpoint, quick });
+    const { runWorkerBench } = await import('./worker.mjs');
+    const workerSection = await runWorkerBench({ quick });
+    writeReport({ nullRows, localRows, bundles, imports, sections: [producerSection, eventStreamSection, workerSection] });
   } finally {
     nullEndpoint.stop();
     await local.stop();
@@ -225,7 +229,7 @@ function throughputTable(rows) {
   return lines.join('\n');
 }
 
-function writeReport({ nullRows, localRows, bundles, imports, producerSection }) {
+function writeReport({ nullRows, localRows, bundles, imports, sections }) {
   const edgeBundle = bundles.find((b) => b.name === 'kinesis-edge');
   const sdkBundle = bundles.find((b) => b.name === 'aws-sdk');
   const edgeImport = imports.find((i) => i.name === 'kinesis-edge');
@@ -275,7 +279,7 @@ ${bundles.map((b) => `| ${b.name} | ${b.minified} | ${b.gzip} | ${ratio(b.gzip, 
 | --- | --- | --- |
 ${imports.map((i) => `| ${i.name} | ${i.ms.toFixed(1)} | ${i.cost.toFixed(1)} |`).join('\n')}
 
-${producerSection}
+${sections.map((section) => section.trim()).join('\n\n')}
 `;
   writeFileSync(join(root, 'bench/RESULTS.md'), text);
   console.log('\nwrote bench/RESULTS.md');
