@@ -263,6 +263,15 @@ function emitSchemas(side) {
     .join('');
 }
 
+const SCHEMA_HELPERS = ['dataInput', 'dataOutput', 'entryCountCheck', 'exactlyOneMemberCheck', 'hashKeyRangeCheck', 'isWellFormedCheck', 'lazySchema', 'partitionKeyMaxLengthCheck', 'streamIdentityCheck', 'timestampInput', 'timestampOutput'];
+let shapesBody = '';
+// Import only the helpers the generated schemas use, so the file has no unused imports.
+function helperImports() {
+  const used = SCHEMA_HELPERS.filter((name) => new RegExp(`\\b${name}\\(`).test(shapesBody));
+  return `import {\n${used.map((name) => `  ${name},`).join('\n')}\n} from './schema-helpers.ts';`;
+}
+shapesBody = `${emitTypes()}\n${emitSchemas('in')}${emitSchemas('out')}`;
+
 const shapesFile = `${HEADER}/**
  * Types and zod/mini schemas for every shape of the Kinesis Data Streams API
  * (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_Types.html), with AWS's own field names.
@@ -270,19 +279,7 @@ const shapesFile = `${HEADER}/**
  * calls, and each is a pure expression, so a bundler drops the ones an app never uses.
  */
 import * as z from 'zod/mini';
-import {
-  dataInput,
-  dataOutput,
-  entryCountCheck,
-  exactlyOneMemberCheck,
-  hashKeyRangeCheck,
-  isWellFormedCheck,
-  lazySchema,
-  partitionKeyMaxLengthCheck,
-  streamIdentityCheck,
-  timestampInput,
-  timestampOutput,
-} from './schema-helpers.ts';
+${helperImports()}
 
 ${emitTypes()}
 // ---- input schemas: every model constraint, unknown fields refused ----

@@ -248,11 +248,6 @@ export function deleteNulls(value: unknown): void {
 
 // ---- one attempt -----------------------------------------------------------------------------------
 
-interface AttemptFailure {
-  error: KinesisError;
-  response?: Response;
-}
-
 function amzDate(epochMs: number): string {
   return new Date(epochMs).toISOString().replace(/[:-]|\.\d{3}/g, '');
 }
@@ -293,7 +288,7 @@ async function attemptOnce(
   operation: OperationSpec,
   body: string,
   signal: AbortSignal | undefined,
-): Promise<{ ok: true; value: unknown } | ({ ok: false } & AttemptFailure)> {
+): Promise<AttemptResult<unknown>> {
   const { state } = client;
   const { url, headers } = await signRequest(client, `${TARGET_PREFIX}.${operation.name}`, body);
   // The signal may have aborted while signing; its 'abort' event is gone by now.
@@ -383,22 +378,28 @@ export function serverTimeFromSkewError(error: KinesisServiceError, response: Re
 
 // ---- send --------------------------------------------------------------------------------------------
 
+/** What one attempt of a call produced: a value, or the error (and response) to retry on. */
+export type AttemptResult<T> = { ok: true; value: T } | { ok: false; error: KinesisError; response?: Response };
+
 /**
- * Validate, sign, send and parse one operation call, retrying per the client's retry options.
- * Operation modules call this; apps call the operation functions.
+ * The retry loop every call shares (`send()`, and the event stream's `openEventStream()`): runs
+ * `attempt` until it succeeds, correcting the clock offset and refreshing expired credentials on
+ * the way, per the client's retry ladder and quota. An attempt throws what must not be retried.
  */
-export async function send(client: KinesisClient, operation: OperationSpec, input: unknown, options: CallOptions = {}): Promise<unknown> {
-  const { signal } = options;
-  const parsed = validateInput(client, operation, input);
-  const body = JSON.stringify(parsed);
+export async function withRetries<T>(
+  client: KinesisClient,
+  operation: string,
+  signal: AbortSignal | undefined,
+  attempt: () => Promise<AttemptResult<T>>,
+): Promise<T> {
   const { state } = client;
   let spent = 0;
   let refreshedCredentials = false;
 
-  for (let attempt = 1; ; attempt++) {
+  for (let attemptNumber = 1; ; attemptNumber++) {
     if (signal?.aborted) throw signal.reason;
     const signedWithOffset = state.clockOffsetMs;
-    const result = await attemptOnce(client, operation, body, signal);
+    const result = await attempt();
     if (result.ok) {
       state.quota.release(spent);
       return result.value;
@@ -419,12 +420,22 @@ export async function send(client: KinesisClient, operation: OperationSpec, inpu
       await state.credentials.get({ force: true });
     }
 
-    const decision = decideRetry(error, attempt, state.retry, state.quota);
+    const decision = decideRetry(error, attemptNumber, state.retry, state.quota);
     if (!decision.retry) {
-      if (decision.quotaExhausted) throw new KinesisRetryQuotaExceededError(operation.name, error);
+      if (decision.quotaExhausted) throw new KinesisRetryQuotaExceededError(operation, error);
       throw error;
     }
     spent += decision.cost;
     if (decision.delayMs > 0) await sleep(decision.delayMs, signal);
   }
+}
+
+/**
+ * Validate, sign, send and parse one operation call, retrying per the client's retry options.
+ * Operation modules call this; apps call the operation functions.
+ */
+export async function send(client: KinesisClient, operation: OperationSpec, input: unknown, options: CallOptions = {}): Promise<unknown> {
+  const { signal } = options;
+  const body = JSON.stringify(validateInput(client, operation, input));
+  return withRetries(client, operation.name, signal, () => attemptOnce(client, operation, body, signal));
 }

@@ -10,7 +10,6 @@ import {
   dataInput,
   dataOutput,
   entryCountCheck,
-  exactlyOneMemberCheck,
   hashKeyRangeCheck,
   isWellFormedCheck,
   lazySchema,

@@ -16,30 +16,26 @@
  */
 import * as z from 'zod/mini';
 import {
-  CLOCK_SKEW_THRESHOLD_MS,
   deleteNulls,
   parseWith,
-  serverTimeFromSkewError,
   serviceError,
   signKinesisRequest,
   validateInput,
+  withRetries,
+  type AttemptResult,
   type CallOptions,
   type KinesisClient,
   type OperationSpec,
 } from '../client.ts';
 import {
-  KinesisError,
   KinesisNetworkError,
-  KinesisRetryQuotaExceededError,
   KinesisServiceError,
   KinesisTimeoutError,
   KinesisValidationError,
   isKinesisError,
   sanitizeFaultName,
 } from '../errors.ts';
-import { sleep } from '../internal/sleep.ts';
 import { decodeUtf8 } from '../internal/utf8.ts';
-import { decideRetry } from '../retry.ts';
 import { lazySchema } from '../schema-helpers.ts';
 import {
   BooleanObjectInputSchema,
@@ -296,20 +292,17 @@ function readMessage(message: EventStreamMessage, status: number, requestId: str
  * its body unread. `connection` stays tied to the response: aborting it cancels the request, the
  * backoff or the body, and the call rejects with its reason.
  */
-export async function openEventStream(
+export function openEventStream(
   client: KinesisClient,
   operation: string,
   body: string,
   connection: AbortSignal,
 ): Promise<Response> {
   const { state } = client;
-  let spent = 0;
-  let refreshedCredentials = false;
-  for (let attempt = 1; ; attempt++) {
-    if (connection.aborted) throw connection.reason;
-    const signedWithOffset = state.clockOffsetMs;
+  return withRetries(client, operation, connection, async (): Promise<AttemptResult<Response>> => {
     const { url, headers } = await signKinesisRequest(client, operation, body);
     headers.set('accept', EVENT_STREAM_CONTENT_TYPE);
+    if (connection.aborted) throw connection.reason;
 
     // One controller per attempt: tied to `connection`, and to a timer until the headers arrive.
     const attemptController = new AbortController();
@@ -317,7 +310,6 @@ export async function openEventStream(
     connection.addEventListener('abort', link, { once: true });
     const timer = setTimeout(() => attemptController.abort(new KinesisTimeoutError(operation, state.timeoutMs)), state.timeoutMs);
     const doFetch = state.config.fetch ?? globalThis.fetch;
-    let error: KinesisError;
     let response: Response | undefined;
     try {
       response = await doFetch(url, { method: 'POST', headers, body, signal: attemptController.signal });
@@ -329,41 +321,21 @@ export async function openEventStream(
             { path: '', rule: `response is not an event stream (content-type ${type || 'missing'}): ${text.slice(0, 120) || 'empty'}` },
           ]);
         }
-        clearTimeout(timer);
-        state.quota.release(spent);
-        return response;
+        return { ok: true, value: response };
       }
       const text = await response.text();
-      error = serviceError(operation, response, text, state.now());
+      connection.removeEventListener('abort', link);
+      return { ok: false, error: serviceError(operation, response, text, state.now()), response };
     } catch (cause) {
       connection.removeEventListener('abort', link);
       if (cause instanceof KinesisValidationError) throw cause;
       if (connection.aborted) throw connection.reason;
-      error = attemptController.signal.aborted
+      const error = attemptController.signal.aborted
         ? new KinesisTimeoutError(operation, state.timeoutMs, cause)
         : new KinesisNetworkError(operation, cause);
+      return { ok: false, error };
     } finally {
       clearTimeout(timer);
     }
-    connection.removeEventListener('abort', link);
-
-    if (error instanceof KinesisServiceError && error.kind === 'clock-skew') {
-      const serverMs = serverTimeFromSkewError(error, response);
-      const offset = serverMs === undefined ? undefined : serverMs - state.now();
-      if (offset === undefined || Math.abs(offset - signedWithOffset) < CLOCK_SKEW_THRESHOLD_MS) throw error;
-      if (Math.abs(offset - state.clockOffsetMs) >= CLOCK_SKEW_THRESHOLD_MS) state.clockOffsetMs = offset;
-    }
-    if (error instanceof KinesisServiceError && error.kind === 'expired-credentials') {
-      if (refreshedCredentials) throw error;
-      refreshedCredentials = true;
-      await state.credentials.get({ force: true });
-    }
-    const decision = decideRetry(error, attempt, state.retry, state.quota);
-    if (!decision.retry) {
-      if (decision.quotaExhausted) throw new KinesisRetryQuotaExceededError(operation, error);
-      throw error;
-    }
-    spent += decision.cost;
-    if (decision.delayMs > 0) await sleep(decision.delayMs, connection);
-  }
+  });
 }
