@@ -100,6 +100,20 @@ function dotenv(values) {
  * await worker.stop();
  */
 export async function startIngestWorker(options) {
+  // A free port found now can be taken by another process before workerd binds it (the test
+  // suite starts many servers at once): with a port of our choosing, try again on a fresh one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startIngestWorkerOnce(options);
+    } catch (error) {
+      const portClash = /Address already in use/.test(String(error?.message));
+      if (!portClash || options.port !== undefined || attempt >= 3) throw error;
+    }
+  }
+}
+
+/** One try of {@link startIngestWorker}. */
+async function startIngestWorkerOnce(options) {
   const config = parseJsonc(await readFile(join(HERE, 'wrangler.jsonc'), 'utf8'));
   const port = options.port ?? (await freePort());
   const inspectorPort = await freePort();
