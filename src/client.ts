@@ -61,6 +61,13 @@ export interface KinesisClientConfig {
   now?: () => number;
   /** Record and request size limits; raise them for streams with a larger `MaxRecordSizeInKiB`. */
   limits?: Partial<RecordLimits>;
+  /**
+   * In a web page, long-term IAM user keys (`AKIA…` without a session token) are readable by anyone
+   * who opens the page, so the client refuses them there. Set this only for pages that are not
+   * public (an internal dashboard on a trusted machine).
+   * @default false
+   */
+  allowLongTermCredentialsInBrowser?: boolean;
 }
 
 /** A configured client. Pass it to the operation functions (`putRecords(client, …)`). */
@@ -122,6 +129,7 @@ export function createKinesisClient(config: KinesisClientConfig): KinesisClient 
   const timeoutMs = config.timeoutMs ?? 10_000;
   if (!(timeoutMs > 0)) throw new RangeError('createKinesisClient: timeoutMs must be a positive number');
   const retry = resolveRetryOptions(config.retry);
+  refuseLongTermKeysInPages(config);
   return {
     region: config.region,
     endpoint,
@@ -137,6 +145,24 @@ export function createKinesisClient(config: KinesisClientConfig): KinesisClient 
       signingKeys: new Map(),
     },
   };
+}
+
+/**
+ * Long-term access keys start with `AKIA` (temporary ones with `ASIA`):
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-prefixes
+ * A `document` means a page, where shipped keys are public; Workers, Deno and Node have none.
+ */
+function refuseLongTermKeysInPages(config: KinesisClientConfig): void {
+  const { credentials } = config;
+  if (typeof credentials === 'function' || config.allowLongTermCredentialsInBrowser) return;
+  const inPage = typeof (globalThis as { document?: unknown }).document !== 'undefined';
+  if (inPage && credentials?.accessKeyId?.startsWith('AKIA') && !credentials.sessionToken) {
+    throw new TypeError(
+      'createKinesisClient: long-term AWS keys (AKIA…) in a web page are visible to every visitor. ' +
+        'Send events to an ingest endpoint (see worker-example/) or use temporary credentials; ' +
+        'set allowLongTermCredentialsInBrowser to override.',
+    );
+  }
 }
 
 function normaliseEndpoint(endpoint: string): string {
