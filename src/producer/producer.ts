@@ -414,22 +414,26 @@ class KinesisProducer {
 
   /** A new shard map: move queued records to the buckets of their shards. */
   #rebucket(): void {
+    // One pass per queue: take out what moves, then merge each destination's arrivals by put order.
+    const arrivals = new Map<Bucket, BufferedRecord[]>();
     for (const bucket of [...this.#bucketOrder]) {
-      const moving: BufferedRecord[] = [];
-      for (const record of bucket.queue.records()) {
-        if (record.state === 'queued' && this.#bucketFor(record).id !== bucket.id) moving.push(record);
-      }
-      for (const record of moving) this.#move(record, bucket);
+      bucket.queue.removeQueuedWhere((record) => {
+        const to = this.#bucketFor(record);
+        if (to.id === bucket.id) return false;
+        record.bucket = to.id;
+        let list = arrivals.get(to);
+        if (list === undefined) arrivals.set(to, (list = []));
+        list.push(record);
+        return true;
+      });
+    }
+    for (const [to, records] of arrivals) {
+      // Records from several buckets: each bucket's share is in put order, the whole may not be.
+      records.sort((a, b) => a.seq - b.seq);
+      to.queue.insertAll(records);
     }
     this.#dropEmptyBuckets();
     this.#schedulePump();
-  }
-
-  #move(record: BufferedRecord, from: Bucket): void {
-    const to = this.#bucketFor(record);
-    from.queue.remove(record);
-    record.bucket = to.id;
-    to.queue.insert(record);
   }
 
   /** Drops empty buckets of the stream and of closed shards; an open shard's keeps its learnt rate. */

@@ -68,6 +68,61 @@ export class RecordQueue {
     items.splice(low, 0, record);
   }
 
+  /**
+   * Inserts queued records, sorted by put order, by put order: one merge pass, not a search and a
+   * splice per record (a new shard map may move a whole buffer).
+   */
+  insertAll(records: readonly BufferedRecord[]): void {
+    if (records.length === 0) return;
+    for (const record of records) {
+      record.state = 'queued';
+      this.queued++;
+      this.queuedBytes += record.size;
+    }
+    const items = this.#items;
+    const head = this.#head;
+    if (head >= items.length || items[items.length - 1]!.seq < records[0]!.seq) {
+      // All newer than what is here (the usual case): append.
+      for (const record of records) items.push(record);
+      return;
+    }
+    const merged: BufferedRecord[] = new Array(items.length - head + records.length);
+    let i = head;
+    let j = 0;
+    let k = 0;
+    while (i < items.length && j < records.length) merged[k++] = items[i]!.seq < records[j]!.seq ? items[i++]! : records[j++]!;
+    while (i < items.length) merged[k++] = items[i++]!;
+    while (j < records.length) merged[k++] = records[j++]!;
+    this.#items = merged;
+    this.#head = 0;
+  }
+
+  /**
+   * Takes out, in one pass, every queued record `moves` says must go elsewhere, and returns them in
+   * put order (reshard moves). Records in flight stay.
+   */
+  removeQueuedWhere(moves: (record: BufferedRecord) => boolean): BufferedRecord[] {
+    this.compact();
+    const items = this.#items;
+    const kept: BufferedRecord[] = [];
+    const taken: BufferedRecord[] = [];
+    for (let i = this.#head; i < items.length; i++) {
+      const record = items[i]!;
+      if (record.state === 'queued' && moves(record)) {
+        taken.push(record);
+        this.queued--;
+        this.queuedBytes -= record.size;
+      } else {
+        kept.push(record);
+      }
+    }
+    if (taken.length > 0) {
+      this.#items = kept;
+      this.#head = 0;
+    }
+    return taken;
+  }
+
   /** Removes an unsettled record from wherever it is (reshard moves). */
   remove(record: BufferedRecord): void {
     const index = this.#items.indexOf(record, this.#head);
