@@ -5,7 +5,7 @@
 // https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecordsRequestEntry.html
 // https://docs.aws.amazon.com/kinesis/latest/APIReference/API_HashKeyRange.html
 
-import { md5 } from './md5.ts';
+import { md5Words } from './md5.ts';
 import { encodeUtf8 } from './utf8.ts';
 
 /** The largest hash key, 2^128 - 1. Hash keys range over [0, MAX_HASH_KEY]. */
@@ -22,9 +22,34 @@ const EXPLICIT_HASH_KEY_PATTERN = /^(0|[1-9]\d{0,38})$/;
  * partitionKeyToHashKey('a'); // 16955237001963240173058271559858726497n
  */
 export function partitionKeyToHashKey(partitionKey: string): bigint {
-  const digest = md5(encodeUtf8(partitionKey));
-  const view = new DataView(digest.buffer, digest.byteOffset, digest.byteLength);
-  return (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
+  const words = md5Words(asciiBytes(partitionKey) ?? encodeUtf8(partitionKey));
+  // The digest read big-endian: each little-endian word byte-swapped, word 0 highest.
+  return (
+    (BigInt(byteSwap(words[0]!)) << 96n) |
+    (BigInt(byteSwap(words[1]!)) << 64n) |
+    (BigInt(byteSwap(words[2]!)) << 32n) |
+    BigInt(byteSwap(words[3]!))
+  );
+}
+
+/** Scratch for short ASCII keys (partition keys are at most 256 characters). */
+const ASCII = new Uint8Array(256);
+
+/** The UTF-8 bytes of an ASCII string of up to 256 characters, without TextEncoder; else undefined. */
+function asciiBytes(text: string): Uint8Array | undefined {
+  const length = text.length;
+  if (length > ASCII.length) return undefined;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) return undefined;
+    ASCII[i] = code;
+  }
+  return ASCII.subarray(0, length);
+}
+
+/** A 32-bit word with its bytes reversed, as an unsigned number. */
+function byteSwap(word: number): number {
+  return (((word & 0xff) << 24) | ((word & 0xff00) << 8) | ((word >>> 8) & 0xff00) | (word >>> 24)) >>> 0;
 }
 
 /**

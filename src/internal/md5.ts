@@ -12,7 +12,26 @@
  * md5(new TextEncoder().encode('abc')); // 90 01 50 98 3c d2 4f b0 d6 96 3f 7d 28 e1 7f 72
  */
 export function md5(bytes: Uint8Array): Uint8Array {
-  const state = new Int32Array([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476]);
+  const state = md5Words(bytes);
+  const digest = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) writeUint32LE(digest, i * 4, state[i]!);
+  return digest;
+}
+
+// Scratch for md5Words: MD5 is synchronous, so one state and one padding buffer serve every call.
+const STATE = new Int32Array(4);
+const TAIL = new Uint8Array(128);
+
+/**
+ * The MD5 digest of `bytes` as its four little-endian 32-bit words (digest bytes 0-3 are word 0's
+ * low byte first). The array is scratch, overwritten by the next call: read it at once.
+ */
+export function md5Words(bytes: Uint8Array): Int32Array {
+  const state = STATE;
+  state[0] = 0x67452301;
+  state[1] = 0xefcdab89 | 0;
+  state[2] = 0x98badcfe | 0;
+  state[3] = 0x10325476;
   const length = bytes.length;
   const whole = length - (length % 64);
   for (let offset = 0; offset < whole; offset += 64) compress(state, bytes, offset);
@@ -21,18 +40,16 @@ export function md5(bytes: Uint8Array): Uint8Array {
   // little-endian. The remainder plus padding fills one block, or two when fewer than 9 bytes
   // of the last block are free.
   const rest = length - whole;
-  const tail = new Uint8Array(rest < 56 ? 64 : 128);
-  tail.set(bytes.subarray(whole));
+  const end = rest < 56 ? 64 : 128;
+  const tail = TAIL;
+  for (let i = 0; i < rest; i++) tail[i] = bytes[whole + i]!;
   tail[rest] = 0x80;
-  const end = tail.length;
+  tail.fill(0, rest + 1, end - 8);
   // length * 8 is exact below 2^53; `>>> 0` keeps its low 32 bits.
   writeUint32LE(tail, end - 8, (length * 8) >>> 0);
   writeUint32LE(tail, end - 4, Math.floor(length / 0x20000000) >>> 0);
   for (let offset = 0; offset < end; offset += 64) compress(state, tail, offset);
-
-  const digest = new Uint8Array(16);
-  for (let i = 0; i < 4; i++) writeUint32LE(digest, i * 4, state[i]!);
-  return digest;
+  return state;
 }
 
 function writeUint32LE(target: Uint8Array, offset: number, value: number): void {
