@@ -483,7 +483,8 @@ class KinesisProducer {
 
   #expireQueued(now: number): void {
     for (const bucket of this.#bucketOrder) {
-      if (bucket.queue.queued === 0) continue;
+      const first = bucket.queue.firstQueued();
+      if (first === undefined || first.deadline > now) continue;
       const expired: BufferedRecord[] = [];
       // Deadlines grow with put order, so the scan stops at the first queued record still alive.
       for (const record of bucket.queue.records()) {

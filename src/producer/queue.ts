@@ -10,6 +10,8 @@ import type { BufferedRecord } from './record.ts';
 export class RecordQueue {
   #items: BufferedRecord[] = [];
   #head = 0;
+  /** No record before this index is queued (a hint for `firstQueued()`; 0 when unsure). */
+  #firstQueuedFrom = 0;
   /** Settled records still in `#items`, dropped by `compact()`. */
   #settled = 0;
   /** Records here in state `queued`, and their bytes. */
@@ -40,6 +42,7 @@ export class RecordQueue {
       this.queuedBytes += record.size;
     }
     record.state = 'queued';
+    this.#firstQueuedFrom = 0;
   }
 
   /** A record settled: it is skipped from now on and dropped by `compact()`. */
@@ -66,6 +69,7 @@ export class RecordQueue {
       else high = mid;
     }
     items.splice(low, 0, record);
+    this.#firstQueuedFrom = 0;
   }
 
   /**
@@ -95,6 +99,7 @@ export class RecordQueue {
     while (j < records.length) merged[k++] = records[j++]!;
     this.#items = merged;
     this.#head = 0;
+    this.#firstQueuedFrom = 0;
   }
 
   /**
@@ -119,6 +124,7 @@ export class RecordQueue {
     if (taken.length > 0) {
       this.#items = kept;
       this.#head = 0;
+      this.#firstQueuedFrom = 0;
     }
     return taken;
   }
@@ -128,6 +134,7 @@ export class RecordQueue {
     const index = this.#items.indexOf(record, this.#head);
     if (index < 0) return;
     this.#items.splice(index, 1);
+    this.#firstQueuedFrom = 0;
     if (record.state === 'queued') {
       this.queued--;
       this.queuedBytes -= record.size;
@@ -148,9 +155,13 @@ export class RecordQueue {
   firstQueued(): BufferedRecord | undefined {
     if (this.queued === 0) return undefined;
     const items = this.#items;
-    for (let i = this.#head; i < items.length; i++) {
+    // Records in flight sit before the queued ones: start where the last search ended.
+    for (let i = Math.max(this.#head, this.#firstQueuedFrom); i < items.length; i++) {
       const record = items[i]!;
-      if (record.state === 'queued') return record;
+      if (record.state === 'queued') {
+        this.#firstQueuedFrom = i;
+        return record;
+      }
     }
     return undefined;
   }
@@ -174,6 +185,7 @@ export class RecordQueue {
     if (head === items.length) {
       this.#items = [];
       this.#head = 0;
+      this.#firstQueuedFrom = 0;
       this.#settled = 0;
       return;
     }
@@ -182,10 +194,12 @@ export class RecordQueue {
     if (this.#settled > 64 && this.#settled * 4 > live) {
       this.#items = items.slice(head).filter((record) => record.state !== 'done');
       this.#head = 0;
+      this.#firstQueuedFrom = 0;
       this.#settled = 0;
     } else if (head > 1024 && head * 2 > items.length) {
       this.#items = items.slice(head);
       this.#head = 0;
+      this.#firstQueuedFrom = 0;
     }
   }
 
