@@ -21,7 +21,11 @@ export function recordSize(entry: SizedEntry): number {
 }
 
 export function checkPutRecordSize(input: unknown, limits: RecordLimits): ValidationIssue[] {
-  const size = recordSize(input as SizedEntry);
+  return checkRecordBytes(recordSize(input as SizedEntry), limits);
+}
+
+/** {@link checkPutRecordSize} for a record whose size (partition key + data bytes) is known. */
+export function checkRecordBytes(size: number, limits: RecordLimits): ValidationIssue[] {
   return size > limits.maxRecordBytes
     ? [{ path: 'Data', rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` }]
     : [];

@@ -23,11 +23,12 @@ import { validateInput, type KinesisClient, type OperationSpec } from '../client
 import { classifyFault, isKinesisServiceError, isKinesisValidationError, KinesisServiceError, KinesisValidationError } from '../errors.ts';
 import { encodeUtf8, utf8ByteLength } from '../internal/utf8.ts';
 import { putRecords } from '../operations/put-records.ts';
-import { checkPutRecordSize } from '../record-size.ts';
+import { checkRecordBytes } from '../record-size.ts';
 import { backoffDelay } from '../retry.ts';
 import { PutRecordsInputSchema, PutRecordsRequestEntryInputSchema, type PutRecordsOutput, type PutRecordsRequestEntry } from '../shapes.ts';
 import { buildBatch, entryData, type Batch } from './batch.ts';
 import { KinesisProducerError, type ProducerFailureReason } from './errors.ts';
+import { KeyCache, type KnownKey } from './key-cache.ts';
 import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, type ResolvedProducerOptions } from './options.ts';
 import { RecordQueue, type Bucket } from './queue.ts';
 import { AdaptiveRateLimiter } from './rate-limiter.ts';
@@ -98,6 +99,8 @@ export interface Producer {
 
 /** The bucket of records whose shard is not known (no shard map yet, or prediction off). */
 const STREAM_BUCKET = '(stream)';
+/** Partition keys remembered per generation of the key cache (at most twice this many held). */
+const KNOWN_KEYS = 2048;
 const EMPTY = new Uint8Array(0);
 const ENTRY_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsRequestEntryInputSchema, output: undefined };
 const REQUEST_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsInputSchema, output: undefined };
@@ -172,6 +175,8 @@ class KinesisProducer {
   #waitingHead = 0;
   #capacityWaiters: (() => void)[] = [];
   #seq = 0;
+  /** Partition keys seen recently (validated, their UTF-8 length and hash key). */
+  readonly #keys = new KeyCache(KNOWN_KEYS);
   #bufferedRecords = 0;
   #bufferedBytes = 0;
   #inFlightRecords = 0;
@@ -280,10 +285,20 @@ class KinesisProducer {
       return new KinesisProducerError({ reason: 'invalid', record, detail: 'the partitionKey option threw', cause });
     }
     const explicitHashKey = record.explicitHashKey;
+    // Without an explicitHashKey the entry rules depend on the partition key alone: a key that
+    // passed them recently passes again.
+    let known = explicitHashKey === undefined && typeof partitionKey === 'string' ? this.#keys.get(partitionKey) : undefined;
+    let keyBytes: number;
     try {
-      // The core rules, so that a record the producer accepts is one PutRecords accepts.
-      validateInput(this.#client, ENTRY_SPEC, { Data: EMPTY, PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey });
-      const sizeIssues = checkPutRecordSize({ PartitionKey: partitionKey, Data: data }, this.#client.limits);
+      if (known === undefined) {
+        // The core rules, so that a record the producer accepts is one PutRecords accepts.
+        validateInput(this.#client, ENTRY_SPEC, { Data: EMPTY, PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey });
+        keyBytes = utf8ByteLength(partitionKey);
+        if (explicitHashKey === undefined) known = this.#keys.add(partitionKey, keyBytes);
+      } else {
+        keyBytes = known.keyBytes;
+      }
+      const sizeIssues = checkRecordBytes(keyBytes + data.length, this.#client.limits);
       if (sizeIssues.length > 0) throw new KinesisValidationError('PutRecords', 'input', sizeIssues);
     } catch (cause) {
       const tooLarge = isKinesisValidationError(cause) && cause.issues.some((issue) => issue.path === 'Data');
@@ -294,7 +309,6 @@ class KinesisProducer {
         cause,
       });
     }
-    const keyBytes = utf8ByteLength(partitionKey);
     const size = keyBytes + data.length;
     const config = this.#config;
     if (size > config.maxBatchBytes || size > config.maxBufferedBytes) {
@@ -310,7 +324,7 @@ class KinesisProducer {
       data,
       keyBytes,
       size,
-      hashKey: undefined,
+      hashKey: known?.hashKey,
       putAt,
       deadline: putAt + config.recordTtlMs,
       state: 'waiting',
@@ -392,11 +406,17 @@ class KinesisProducer {
   #bucketFor(record: BufferedRecord): Bucket {
     const map = this.#shardMap;
     if (map !== undefined && map.isReady) {
-      record.hashKey ??= recordHashKey(record);
+      record.hashKey ??= this.#hashKey(record);
       const shardId = map.shardFor(record.hashKey);
       if (shardId !== undefined) return this.#bucket(shardId, true);
     }
     return this.#bucket(STREAM_BUCKET, false);
+  }
+
+  #hashKey(record: BufferedRecord): bigint {
+    const known: KnownKey | undefined = record.explicitHashKey === undefined ? this.#keys.get(record.partitionKey) : undefined;
+    if (known === undefined) return recordHashKey(record);
+    return (known.hashKey ??= recordHashKey(record));
   }
 
   #bucket(id: string, isShard: boolean): Bucket {
