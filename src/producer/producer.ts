@@ -437,7 +437,8 @@ class KinesisProducer {
     // One pass per queue: take out what moves, then merge each destination's arrivals by put order.
     const arrivals = new Map<Bucket, BufferedRecord[]>();
     for (const bucket of [...this.#bucketOrder]) {
-      bucket.queue.removeQueuedWhere((record) => {
+      bucket.queue.removeWhere((record) => {
+        if (record.state !== 'queued') return false;
         const to = this.#bucketFor(record);
         if (to.id === bucket.id) return false;
         record.bucket = to.id;
@@ -447,13 +448,42 @@ class KinesisProducer {
         return true;
       });
     }
+    this.#arrive(arrivals);
+    this.#dropEmptyBuckets();
+    this.#schedulePump();
+  }
+
+  /** Queues moved records in their new buckets, by put order. */
+  #arrive(arrivals: Map<Bucket, BufferedRecord[]>): void {
     for (const [to, records] of arrivals) {
       // Records from several buckets: each bucket's share is in put order, the whole may not be.
       records.sort((a, b) => a.seq - b.seq);
       to.queue.insertAll(records);
     }
-    this.#dropEmptyBuckets();
-    this.#schedulePump();
+  }
+
+  /** Retried records bound for another bucket (see {@link #retry}), moved by {@link #applyMoves}. */
+  #moves: { record: BufferedRecord; from: Bucket; to: Bucket }[] = [];
+
+  /** Moves the retried records {@link #retry} set aside: one pass per queue they leave. */
+  #applyMoves(): void {
+    const moves = this.#moves;
+    if (moves.length === 0) return;
+    this.#moves = [];
+    const leaving = new Map<Bucket, Set<BufferedRecord>>();
+    const arrivals = new Map<Bucket, BufferedRecord[]>();
+    for (const { record, from, to } of moves) {
+      if (record.state === 'done') continue; // settled meanwhile (an internal error failed it)
+      let set = leaving.get(from);
+      if (set === undefined) leaving.set(from, (set = new Set()));
+      set.add(record);
+      record.bucket = to.id;
+      let list = arrivals.get(to);
+      if (list === undefined) arrivals.set(to, (list = []));
+      list.push(record);
+    }
+    for (const [from, records] of leaving) from.queue.removeWhere((record) => records.has(record));
+    this.#arrive(arrivals);
   }
 
   /** Drops empty buckets of the stream and of closed shards; an open shard's keeps its learnt rate. */
@@ -716,6 +746,7 @@ class KinesisProducer {
         if (this.#retry(record, now)) retried++;
       }
     }
+    this.#applyMoves();
     if (staleMap) this.#shardMap?.invalidate();
     if (throttled.size > 0) this.#stats.throttledRequests++;
     const config = this.#config;
@@ -775,6 +806,7 @@ class KinesisProducer {
         if (this.#retry(record, now)) retried++;
       }
     }
+    this.#applyMoves();
     if (retried > 0) this.#emitRetry({ reason, records: retried, codes: { [code]: retried }, error });
   }
 
@@ -791,13 +823,9 @@ class KinesisProducer {
     this.#stats.retried++;
     const from = this.#buckets.get(record.bucket)!;
     const to = this.#bucketFor(record);
-    if (to === from) {
-      from.queue.markQueued(record);
-    } else {
-      from.queue.remove(record);
-      record.bucket = to.id;
-      to.queue.insert(record);
-    }
+    if (to === from) from.queue.markQueued(record);
+    // Another bucket (the shard map changed): moved with the rest of the answer's, in one pass.
+    else this.#moves.push({ record, from, to });
     return true;
   }
 

@@ -55,23 +55,6 @@ export class RecordQueue {
     this.#settled++;
   }
 
-  /** Inserts a queued record by put order (used when a reshard moves records between buckets). */
-  insert(record: BufferedRecord): void {
-    record.state = 'queued';
-    this.queued++;
-    this.queuedBytes += record.size;
-    const items = this.#items;
-    let low = this.#head;
-    let high = items.length;
-    while (low < high) {
-      const mid = (low + high) >> 1;
-      if (items[mid]!.seq < record.seq) low = mid + 1;
-      else high = mid;
-    }
-    items.splice(low, 0, record);
-    this.#firstQueuedFrom = 0;
-  }
-
   /**
    * Inserts queued records, sorted by put order, by put order: one merge pass, not a search and a
    * splice per record (a new shard map may move a whole buffer).
@@ -103,42 +86,32 @@ export class RecordQueue {
   }
 
   /**
-   * Takes out, in one pass, every queued record `moves` says must go elsewhere, and returns them in
-   * put order (reshard moves). Records in flight stay.
+   * Takes out, in one pass, every unsettled record (queued or in flight) that `take` selects
+   * (moves to another bucket), and tells how many it took.
    */
-  removeQueuedWhere(moves: (record: BufferedRecord) => boolean): BufferedRecord[] {
+  removeWhere(take: (record: BufferedRecord) => boolean): number {
     this.compact();
     const items = this.#items;
     const kept: BufferedRecord[] = [];
-    const taken: BufferedRecord[] = [];
+    let taken = 0;
     for (let i = this.#head; i < items.length; i++) {
       const record = items[i]!;
-      if (record.state === 'queued' && moves(record)) {
-        taken.push(record);
-        this.queued--;
-        this.queuedBytes -= record.size;
+      if (record.state !== 'done' && take(record)) {
+        taken++;
+        if (record.state === 'queued') {
+          this.queued--;
+          this.queuedBytes -= record.size;
+        }
       } else {
         kept.push(record);
       }
     }
-    if (taken.length > 0) {
+    if (taken > 0) {
       this.#items = kept;
       this.#head = 0;
       this.#firstQueuedFrom = 0;
     }
     return taken;
-  }
-
-  /** Removes an unsettled record from wherever it is (reshard moves). */
-  remove(record: BufferedRecord): void {
-    const index = this.#items.indexOf(record, this.#head);
-    if (index < 0) return;
-    this.#items.splice(index, 1);
-    this.#firstQueuedFrom = 0;
-    if (record.state === 'queued') {
-      this.queued--;
-      this.queuedBytes -= record.size;
-    }
   }
 
   /** Unsettled records (queued or in flight) from the oldest, skipping settled ones. */

@@ -100,6 +100,47 @@ describe('producer shard map', () => {
     expect(producer.stats().shards).toBe(4);
   });
 
+  it('moves records that fail after a reshard to their new shards, in put order', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const kinesis = createFakeKinesis({ shards: 2 });
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
+    const first = producer.put({ partitionKey: 'a', data: '1' });
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 1, 5);
+    await first;
+
+    // A request for shard 1 is held while the stream reshards.
+    const held = keysOnShard(kinesis.shards, 'shardId-000000000001', 6, 'held-');
+    let release: ((codes: string[]) => void) | undefined;
+    kinesis.script((call) =>
+      release === undefined && call.entries[0]!.partitionKey.startsWith('held-') ? new Promise<string[]>((resolve) => (release = resolve)) : undefined,
+    );
+    const heldPuts = Promise.all(held.map((key) => producer.put({ partitionKey: key, data: key })));
+    await advanceUntil(kinesis, producer, () => producer.stats().inFlightRecords === held.length, 5);
+    for (const shard of kinesis.shards) shard.SequenceNumberRange.EndingSequenceNumber = '99';
+    kinesis.shards.push(...evenShards(4, 2));
+    await vi.advanceTimersByTimeAsync(1_000); // past the shard map's minimum refresh interval
+    const [movedKey] = keysOnShard(kinesis.shards.slice(2), 'shardId-000000000005', 1, 'moved-');
+    const moved = producer.put({ partitionKey: movedKey!, data: 'm' });
+    await advanceUntil(kinesis, producer, () => producer.stats().shards === 4, 5);
+    await moved;
+
+    // The held records fail and go again, each to its shard among the children.
+    release!(held.map(() => 'ProvisionedThroughputExceededException'));
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 2 + held.length, 5);
+    const results = await heldPuts;
+    const children = kinesis.shards.slice(2);
+    expect(results.map((result) => result.shardId)).toEqual(held.map((key) => predictShard(children, key)!.ShardId));
+    expect(new Set(results.map((result) => result.shardId)).size).toBeGreaterThan(1);
+    expect(results.every((result) => result.attempts === 2)).toBe(true);
+    expect(producer.stats()).toMatchObject({ retried: held.length, bufferedRecords: 0, failed: 0 });
+    // Per shard, the records went out in put order.
+    const resent = kinesis.stored.filter((entry) => entry.partitionKey.startsWith('held-')).map((entry) => entry.partitionKey);
+    for (const child of children) {
+      const mine = held.filter((key) => predictShard(children, key)!.ShardId === child.ShardId);
+      expect(resent.filter((key) => mine.includes(key))).toEqual(mine);
+    }
+  });
+
   it('gives up listing when ListShards is refused, limits per stream, and still delivers', async () => {
     const kinesis = createFakeKinesis({
       shards: 2,
