@@ -5,6 +5,7 @@
  * Limits: 5 GetRecords calls and 2 MiB per second per shard; a call that returns 10 MiB uses up
  * the next 5 seconds. https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
  */
+import { sleep } from '../internal/sleep.ts';
 import { SHARD_READ_BYTES_PER_SECOND, SHARD_READ_CALLS_PER_SECOND } from '../limits.ts';
 
 /** Pacing and backoff of one shard reader. All delays are in ms. */
@@ -109,4 +110,40 @@ export function idleDelay(count: number, polling: ResolvedPolling): number {
 export function failureDelay(count: number, polling: ResolvedPolling): number {
   const step = Math.min(polling.maxThrottleDelayMs, polling.throttleDelayMs * 2 ** Math.min(count - 1, 30));
   return Math.floor(step / 2 + polling.random() * (step / 2));
+}
+
+/**
+ * The consecutive-failure bookkeeping both shard readers share (GetRecords polling and enhanced
+ * fan-out): throttling is waited out and never gives up; other retryable failures give up after
+ * `maxConsecutiveErrors` in a row; anything else is thrown at once. A success calls `reset()`.
+ */
+export function createFailureBackoff(polling: ResolvedPolling, signal: AbortSignal | undefined) {
+  let throttles = 0;
+  let failures = 0;
+  return {
+    /** Wait out `error` as the reader classified it (`kind`), or throw it. */
+    async recover(error: unknown, kind: string): Promise<void> {
+      if (signal?.aborted) throw signal.reason;
+      if (kind === 'throttling') {
+        throttles++;
+        await sleep(failureDelay(throttles, polling), signal);
+      } else if (kind === 'transient') {
+        failures++;
+        if (failures > polling.maxConsecutiveErrors) throw error;
+        await sleep(failureDelay(failures, polling), signal);
+      } else {
+        throw error;
+      }
+    },
+    /** A failure that threw nothing (a subscription that ended without an event): wait, or give up with `giveUp(count)`. */
+    async countFailure(giveUp: (count: number) => Error): Promise<void> {
+      failures++;
+      if (failures > polling.maxConsecutiveErrors) throw giveUp(failures);
+      await sleep(failureDelay(failures, polling), signal);
+    },
+    reset(): void {
+      throttles = 0;
+      failures = 0;
+    },
+  };
 }

@@ -10,7 +10,7 @@ import { sleep } from '../internal/sleep.ts';
 import { getRecords } from '../operations/get-records.ts';
 import { getShardIterator } from '../operations/get-shard-iterator.ts';
 import type { ChildShard, KinesisRecord } from '../shapes.ts';
-import { failureDelay, idleDelay, nextCallTime, resolvePolling, type ShardPollingOptions } from './polling.ts';
+import { createFailureBackoff, idleDelay, nextCallTime, resolvePolling, type ShardPollingOptions } from './polling.ts';
 import { checkStartPosition, checkStreamRef, shardIteratorInput, type StartPosition, type StreamRef } from './position.ts';
 import { deaggregateRecord, plainRecord, type ConsumerRecord } from './record.ts';
 
@@ -112,8 +112,7 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
   let latestAnchor: Date | undefined;
   let nextCallAt = 0;
   let emptyResponses = 0;
-  let throttles = 0;
-  let failures = 0;
+  const backoff = createFailureBackoff(polling, signal);
   let expirations = 0;
 
   const wait = async (until: number): Promise<void> => {
@@ -122,20 +121,7 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
   };
 
   // Backs off for a retryable failure, or throws it.
-  const recover = async (error: unknown): Promise<void> => {
-    if (signal?.aborted) throw signal.reason;
-    const kind = failureKind(error);
-    if (kind === 'throttling') {
-      throttles++;
-      await sleep(failureDelay(throttles, polling), signal);
-    } else if (kind === 'transient') {
-      failures++;
-      if (failures > polling.maxConsecutiveErrors) throw error;
-      await sleep(failureDelay(failures, polling), signal);
-    } else {
-      throw error;
-    }
-  };
+  const recover = (error: unknown): Promise<void> => backoff.recover(error, failureKind(error));
 
   const restartPosition = (): StartPosition => {
     if (lastDelivered !== undefined) return { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: lastDelivered };
@@ -188,8 +174,7 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
     }
     const respondedAt = Date.now();
     expirations = 0;
-    throttles = 0;
-    failures = 0;
+    backoff.reset();
 
     const raw = page.Records;
     nextCallAt = nextCallTime(startedAt, respondedAt, recordBytes(raw), polling);

@@ -7,8 +7,7 @@
  */
 import { getClockOffset, type KinesisClient } from '../client.ts';
 import { KinesisError, isKinesisError, isKinesisRetryQuotaExceededError, isKinesisServiceError } from '../errors.ts';
-import { sleep } from '../internal/sleep.ts';
-import { failureDelay, resolvePolling, type ShardPollingOptions } from '../consumer/polling.ts';
+import { createFailureBackoff, resolvePolling, type ShardPollingOptions } from '../consumer/polling.ts';
 import { checkStartPosition, type StartPosition, type StreamRef } from '../consumer/position.ts';
 import type { ShardBatch, ShardEnd } from '../consumer/read-shard.ts';
 import { deaggregateRecord, plainRecord, type ConsumerRecord } from '../consumer/record.ts';
@@ -108,8 +107,7 @@ export async function* readShardEnhancedBatches(
   /** The last event's continuation point: where the next subscription starts. */
   let continuation: string | undefined;
   let latestAnchor: Date | undefined;
-  let throttles = 0;
-  let failures = 0;
+  const backoff = createFailureBackoff(polling, signal);
 
   const position = (): StartPosition => {
     if (continuation !== undefined) return { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: continuation };
@@ -117,20 +115,7 @@ export async function* readShardEnhancedBatches(
     return from;
   };
 
-  const backOff = async (error: unknown): Promise<void> => {
-    if (signal?.aborted) throw signal.reason;
-    const kind = failureKind(error);
-    if (kind === 'throttling') {
-      throttles++;
-      await sleep(failureDelay(throttles, polling), signal);
-    } else if (kind === 'transient') {
-      failures++;
-      if (failures > polling.maxConsecutiveErrors) throw error;
-      await sleep(failureDelay(failures, polling), signal);
-    } else {
-      throw error;
-    }
-  };
+  const backOff = (error: unknown): Promise<void> => backoff.recover(error, failureKind(error));
 
   for (;;) {
     if (signal?.aborted) throw signal.reason;
@@ -144,8 +129,7 @@ export async function* readShardEnhancedBatches(
         { signal, idleTimeoutMs: options.idleTimeoutMs },
       )) {
         events++;
-        throttles = 0;
-        failures = 0;
+        backoff.reset();
         const records: ConsumerRecord[] = [];
         for (const record of event.Records) {
           const converted = deaggregate ? deaggregateRecord(record, shardId) : [plainRecord(record, shardId)];
@@ -176,11 +160,9 @@ export async function* readShardEnhancedBatches(
     // without a single event is a fault, so that a server closing at once does not make us spin.
     if (events === 0) {
       if (start.type === 'LATEST' && latestAnchor === undefined) latestAnchor = new Date(requestedAt + getClockOffset(client) - LATEST_RENEWAL_MARGIN_MS);
-      failures++;
-      if (failures > polling.maxConsecutiveErrors) {
-        throw new KinesisError(`${caller}: ${failures} subscriptions to ${shardId} in a row ended without an event`, { operation: 'SubscribeToShard' });
-      }
-      await sleep(failureDelay(failures, polling), signal);
+      await backoff.countFailure(
+        (count: number) => new KinesisError(`${caller}: ${count} subscriptions to ${shardId} in a row ended without an event`, { operation: 'SubscribeToShard' }),
+      );
     }
   }
 }
