@@ -27,6 +27,8 @@ export interface IngestWorkerOptions {
   country?: string;
   /** Further vars (never secrets). */
   vars?: Record<string, string>;
+  /** Run wrangler.jsonc's `env.queue` variant: `DELIVERY=queue` with its queue producer and consumer bindings. */
+  queue?: boolean;
   /** @default 60000 */
   startTimeoutMs?: number;
   /** Receives wrangler's output as it comes. */

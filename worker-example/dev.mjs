@@ -5,7 +5,8 @@
 // wrangler.jsonc with the caller's vars and rate limit, in a private directory under
 // worker-example/.wrangler/dev/ that also holds the `.dev.vars` secrets file. Several Workers can
 // therefore run at once with different settings, and nothing secret is written next to the
-// committed configuration.
+// committed configuration. With `queue: true` it is the Queue variant instead: the vars and
+// `queues` bindings of wrangler.jsonc's `env.queue` (wrangler dev runs the queue locally).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -91,6 +92,7 @@ function dotenv(values) {
  * @param {number} [options.maxBodyBytes] `MAX_BODY_BYTES`. @default the Worker's 65536
  * @param {string} [options.country] Country in `request.cf` (wrangler dev's default placeholder says "US").
  * @param {Record<string, string>} [options.vars] Further vars (not secrets).
+ * @param {boolean} [options.queue] Run the `env.queue` variant (`DELIVERY=queue`, the queue producer and consumer bindings).
  * @param {number} [options.startTimeoutMs] @default 60000
  * @param {(line: string) => void} [options.onOutput] Receives wrangler's output as it comes.
  * @returns {Promise<{ url: string, port: number, pid: number, output: () => string, stop: () => Promise<void> }>}
@@ -118,8 +120,11 @@ async function startIngestWorkerOnce(options) {
   const port = options.port ?? (await freePort());
   const inspectorPort = await freePort();
   const origins = Array.isArray(options.allowedOrigins) ? options.allowedOrigins.join(',') : options.allowedOrigins;
+  const variant = options.queue ? config.env?.queue : undefined;
+  if (options.queue && !variant?.queues) throw new Error('startIngestWorker: wrangler.jsonc has no env.queue with queues bindings');
   const vars = {
     ...config.vars,
+    ...variant?.vars,
     STREAM_NAME: options.streamName,
     AWS_REGION: options.region ?? 'us-east-1',
     ALLOWED_ORIGINS: origins,
@@ -143,6 +148,8 @@ async function startIngestWorkerOnce(options) {
   const generated = {
     ...config,
     $schema: undefined,
+    env: undefined,
+    ...(variant ? { queues: variant.queues } : {}),
     main: 'bundle/worker.js',
     no_bundle: true,
     vars,

@@ -1,7 +1,9 @@
 /**
  * The Worker's bindings: vars from wrangler.jsonc, secrets from `wrangler secret` (`.dev.vars`
- * locally), and the rate limiter.
+ * locally), the rate limiter and, for `DELIVERY=queue`, the Queue.
  */
+import type { OutgoingRecord } from './kinesis.ts';
+
 export interface Env {
   /** Kinesis stream to write to (var). */
   STREAM_NAME?: string;
@@ -15,6 +17,11 @@ export interface Env {
   MAX_BODY_BYTES?: string;
   /** The rate limiter's period, sent as `Retry-After` (var). @default 60 */
   RATE_LIMIT_PERIOD_SECONDS?: string;
+  /**
+   * `queue`: `/collect` answers once the Queue has the events and the `queue()` handler writes
+   * them to Kinesis; anything else (the default): `/collect` writes to Kinesis itself (var).
+   */
+  DELIVERY?: string;
   /** Secret. */
   AWS_ACCESS_KEY_ID?: string;
   /** Secret. */
@@ -23,4 +30,6 @@ export interface Env {
   AWS_SESSION_TOKEN?: string;
   /** `ratelimits` binding: https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/ */
   RATE_LIMITER?: RateLimit;
+  /** `queues.producers` binding, used when `DELIVERY=queue`: https://developers.cloudflare.com/queues/ */
+  EVENTS_QUEUE?: Queue<OutgoingRecord>;
 }

@@ -3,6 +3,9 @@
  * (`src/tracker/event.ts`), validates each, enriches the valid ones, writes them to Kinesis and
  * answers per event only after Kinesis has answered. `GET /health` reports the stream's status.
  *
+ * With `DELIVERY=queue` (wrangler.jsonc `env.queue`), /collect sends the events to a Queue instead
+ * and answers once the Queue has them; `queue()` writes the delivered batches to Kinesis (queue.ts).
+ *
  * Order of the checks in /collect, cheapest first: route, origin allow-list, preflight, method,
  * configuration (fail closed), rate limit, content type, body size (while reading), JSON, events.
  */
@@ -12,7 +15,8 @@ import { discardBody, readCappedBody } from './body.ts';
 import { allowedOrigin, corsHeaders, parseAllowedOrigins, preflightHeaders } from './cors.ts';
 import type { Env } from './env.ts';
 import { MAX_EVENTS_PER_REQUEST, validateEvent } from './events.ts';
-import { describeError, logEvent, streamStatus, writeRecords, type OutgoingRecord } from './kinesis.ts';
+import { describeError, logEvent, streamStatus, writeRecords, type OutgoingRecord, type WriteResult } from './kinesis.ts';
+import { consumeBatch, enqueueRecords } from './queue.ts';
 import { MAX_USER_AGENT_LENGTH, positiveInt, readSettings, type IngestedEvent } from './settings.ts';
 
 const BASE_HEADERS: Record<string, string> = {
@@ -54,9 +58,12 @@ async function collect(request: Request, env: Env): Promise<Response> {
   const cors = { ...corsHeaders(origin), Vary: 'Origin' };
   if (request.method !== 'POST') return refuse(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' });
 
+  // Queue delivery needs no AWS credentials here (the consumer holds them), only the binding.
+  const queue = env.DELIVERY === 'queue' ? env.EVENTS_QUEUE : undefined;
   const settings = readSettings(env);
-  if (settings === undefined || env.RATE_LIMITER === undefined) {
-    logEvent('error', 'not configured: secrets, vars or the rate limiter binding are missing');
+  const configured = env.DELIVERY === 'queue' ? queue !== undefined : settings !== undefined;
+  if (!configured || env.RATE_LIMITER === undefined) {
+    logEvent('error', 'not configured: secrets, vars, the rate limiter or the queue binding are missing');
     return refuse(503, UNAVAILABLE, cors);
   }
 
@@ -100,11 +107,11 @@ async function collect(request: Request, env: Env): Promise<Response> {
     records.push({ id: verdict.event.id, partitionKey: verdict.event.sessionId, data: JSON.stringify(ingested) });
   }
 
-  let outcome;
+  let outcome: WriteResult;
   try {
-    outcome = await writeRecords(settings, records);
+    outcome = queue !== undefined ? await enqueueRecords(queue, records) : await writeRecords(settings!, records);
   } catch (error) {
-    logEvent('error', 'kinesis write failed', describeError(error));
+    logEvent('error', queue !== undefined ? 'queue send failed' : 'kinesis write failed', describeError(error));
     outcome = { stored: [], retry: records.map((r) => r.id), invalid: [] };
   }
   response.accepted = outcome.stored;
@@ -144,5 +151,8 @@ export default {
       logEvent('error', 'unhandled error', describeError(error));
       return json(500, { error: 'internal error' });
     }
+  },
+  async queue(batch, env): Promise<void> {
+    await consumeBatch(batch, readSettings(env));
   },
 } satisfies ExportedHandler<Env>;
