@@ -3,10 +3,10 @@
 // same script's queue() handler writes them to the local Kinesis through the fault proxy.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { TrackerEvent } from '../../src/tracker/event.ts';
 import { startIngestWorker, type IngestWorker } from '../../worker-example/dev.mjs';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { createTestStream, readAllRecords, type StoredRecord } from '../support/kinesis-local.ts';
+import { createTestStream, type StoredRecord } from '../support/kinesis-local.ts';
+import { makeEvent, storedEvents as readBack } from './events.ts';
 
 const ORIGIN = 'http://127.0.0.1:8787';
 // Queue batches wait up to max_batch_timeout (5 s) and retries up to a few seconds more.
@@ -29,22 +29,6 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-function makeEvent(overrides: Partial<TrackerEvent> = {}): TrackerEvent {
-  return {
-    id: randomUUID(),
-    type: 'track',
-    name: 'button_click',
-    ts: Date.now(),
-    anonymousId: 'anon-1',
-    sessionId: `session-${randomUUID().slice(0, 8)}`,
-    url: 'https://shop.example/pricing',
-    referrer: 'https://shop.example/',
-    viewport: { w: 1280, h: 720 },
-    properties: { plan: 'pro' },
-    ...overrides,
-  };
-}
-
 async function post(events: readonly unknown[], userAgent = `queue-test/${randomUUID()}`): Promise<{ status: number; body: any }> {
   const response = await fetch(`${worker.url}/collect`, {
     method: 'POST',
@@ -57,14 +41,8 @@ async function post(events: readonly unknown[], userAgent = `queue-test/${random
 }
 
 /** Records of the test stream whose event id is one of these. */
-async function storedEvents(ids: readonly string[]): Promise<{ record: StoredRecord; event: any }[]> {
-  const wanted = new Set(ids);
-  const found: { record: StoredRecord; event: any }[] = [];
-  for (const record of await readAllRecords(kinesisEndpoint, streamName, { maxPages: 100 })) {
-    const event = JSON.parse(Buffer.from(record.Data, 'base64').toString('utf8'));
-    if (wanted.has(event.id)) found.push({ record, event });
-  }
-  return found;
+function storedEvents(ids: readonly string[]): ReturnType<typeof readBack> {
+  return readBack(kinesisEndpoint, streamName, ids);
 }
 
 /** Polls the stream until every id is there (or the timeout), then waits a little for late duplicates. */

@@ -5,10 +5,11 @@ import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { TrackerEvent } from '../../src/tracker/event.ts';
 import { parseJsonc, startIngestWorker, type IngestWorker } from '../../worker-example/dev.mjs';
+import type { TrackerEvent } from '../../src/tracker/event.ts';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy.ts';
-import { createTestStream, readAllRecords, type StoredRecord } from '../support/kinesis-local.ts';
+import { createTestStream } from '../support/kinesis-local.ts';
+import { makeEvent, storedEvents as readBack } from './events.ts';
 
 const ORIGIN = 'http://127.0.0.1:8787';
 // Temporary credentials, so the session token's handling is covered too.
@@ -68,23 +69,6 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-/** A valid event; the shape is the wire contract in src/tracker/event.ts. */
-function makeEvent(overrides: Partial<TrackerEvent> & Record<string, unknown> = {}): TrackerEvent {
-  return {
-    id: randomUUID(),
-    type: 'track',
-    name: 'button_click',
-    ts: Date.now(),
-    anonymousId: 'anon-1',
-    sessionId: `session-${randomUUID().slice(0, 8)}`,
-    url: 'https://shop.example/pricing',
-    referrer: 'https://shop.example/',
-    viewport: { w: 1280, h: 720 },
-    properties: { plan: 'pro' },
-    ...overrides,
-  } as TrackerEvent;
-}
-
 /** Every test has its own user agent, hence its own rate-limit bucket. */
 function agent(): string {
   return `worker-test/${randomUUID()}`;
@@ -131,15 +115,9 @@ function corsHeaderNames(headers: Headers): string[] {
   return [...headers.keys()].filter((name) => name.startsWith('access-control-'));
 }
 
-/** Records of the test stream whose data has one of these event ids. */
-async function storedEvents(ids: readonly string[]): Promise<{ record: StoredRecord; event: any }[]> {
-  const wanted = new Set(ids);
-  const found: { record: StoredRecord; event: any }[] = [];
-  for (const record of await readAllRecords(kinesisEndpoint, streamName, { maxPages: 100 })) {
-    const event = JSON.parse(Buffer.from(record.Data, 'base64').toString('utf8'));
-    if (wanted.has(event.id)) found.push({ record, event });
-  }
-  return found;
+/** Records of the test stream whose event id is one of these. */
+function storedEvents(ids: readonly string[]): ReturnType<typeof readBack> {
+  return readBack(kinesisEndpoint, streamName, ids);
 }
 
 function putRecordsRequests(): ProxiedRequest[] {
