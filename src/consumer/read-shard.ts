@@ -227,8 +227,15 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
  * }
  * ```
  */
-export async function* readShard(client: KinesisClient, options: ReadShardOptions): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
-  const batches = readShardBatches(client, options);
+export function readShard(client: KinesisClient, options: ReadShardOptions): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
+  return recordsOf(readShardBatches(client, options));
+}
+
+/**
+ * The records of a shard reader's batches, one by one; returns what the batches return. Leaving
+ * early (break, abort) ends the batch reader too. Shared by the polling and enhanced readers.
+ */
+export async function* recordsOf(batches: AsyncGenerator<ShardBatch, ShardEnd, undefined>): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
   try {
     for (;;) {
       const step = await batches.next();

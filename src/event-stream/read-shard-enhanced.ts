@@ -9,7 +9,7 @@ import { getClockOffset, type KinesisClient } from '../client.ts';
 import { KinesisError, isKinesisError, isKinesisRetryQuotaExceededError, isKinesisServiceError } from '../errors.ts';
 import { createFailureBackoff, resolvePolling, type ShardPollingOptions } from '../consumer/polling.ts';
 import { checkStartPosition, type StartPosition, type StreamRef } from '../consumer/position.ts';
-import type { ShardBatch, ShardEnd } from '../consumer/read-shard.ts';
+import { recordsOf, type ShardBatch, type ShardEnd } from '../consumer/read-shard.ts';
 import { deaggregateRecord, plainRecord, type ConsumerRecord } from '../consumer/record.ts';
 import { subscribeToShard, type StartingPosition } from './subscribe.ts';
 
@@ -181,15 +181,6 @@ export async function* readShardEnhancedBatches(
  * }
  * ```
  */
-export async function* readShardEnhanced(client: KinesisClient, options: ReadShardEnhancedOptions): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
-  const batches = readShardEnhancedBatches(client, options);
-  try {
-    for (;;) {
-      const step = await batches.next();
-      if (step.done) return step.value;
-      yield* step.value.records;
-    }
-  } finally {
-    await batches.return({ childShards: [] });
-  }
+export function readShardEnhanced(client: KinesisClient, options: ReadShardEnhancedOptions): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
+  return recordsOf(readShardEnhancedBatches(client, options));
 }
