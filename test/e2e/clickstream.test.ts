@@ -10,18 +10,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CollectResponse, TrackerEvent } from '../../src/tracker/event.ts';
 import { freePort, startDemoServer, startIngestWorker, type DemoServer, type IngestWorker } from '../../worker-example/dev.mjs';
 import { createTestStream, readAllRecords } from '../support/kinesis-local.ts';
+import { CHROMIUM_ARGS } from '../runtimes/support/harness.ts';
 import { chromiumBinary, requireRuntime } from '../runtimes/support/runtimes.ts';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const OUTBOX_KEY = 'kinesis-edge:q';
 // Written by the init script below: every event id the tracker ever put in its outbox.
 const ALL_IDS_KEY = 'e2e:ids';
