@@ -9,7 +9,6 @@
  * This is the only module that imports aws4fetch.
  */
 import { AwsV4Signer } from 'aws4fetch';
-import type * as z from 'zod/mini';
 import { createCredentialsCache, type CredentialsCache, type CredentialsInput } from './credentials.ts';
 import {
   KinesisError,
@@ -19,7 +18,6 @@ import {
   KinesisTimeoutError,
   KinesisValidationError,
   sanitizeFaultName,
-  type ValidationIssue,
 } from './errors.ts';
 import { sleep } from './internal/sleep.ts';
 import { resolveRecordLimits, type RecordLimits } from './limits.ts';
@@ -98,15 +96,19 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** What an operation module tells `send()`. */
+/**
+ * What an operation module tells `send()`: how to check its input and its response. Most operations
+ * build this from their zod schemas (`schemaOperation()`, which loads them on the first call); the
+ * write path has plain validators (`put-validation.ts`).
+ */
 export interface OperationSpec {
   name: string;
-  /** The input schema, built on first use. */
-  input: (() => z.ZodMiniType) | undefined;
-  /** The output schema, built on first use. */
-  output: (() => z.ZodMiniType) | undefined;
-  /** Rules that depend on the client's configured limits; given the caller's input once it passed the schema. */
-  check?: (input: unknown, limits: RecordLimits) => ValidationIssue[];
+  /** The caller's input → its wire form (blobs as base64, timestamps as epoch seconds); throws `KinesisValidationError`. */
+  input: (input: unknown, limits: RecordLimits) => unknown;
+  /** A 2xx response's JSON (`null` members removed) → the output; `undefined` when the operation has no output. */
+  output: ((json: unknown) => unknown) | undefined;
+  /** Loads what `input` and `output` need; called before each use, and cheap once loaded. */
+  load?: () => Promise<void>;
 }
 
 /**
@@ -185,74 +187,13 @@ export function getClockOffset(client: KinesisClient): number {
 
 // ---- validation ----------------------------------------------------------------------------------
 
-type ZodIssue = {
-  code: string;
-  path: PropertyKey[];
-  message: string;
-  keys?: string[];
-  expected?: string;
-};
-
-/** `Records[3].PartitionKey` from `['Records', 3, 'PartitionKey']`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
-/** Our own wording for zod's issues (zod/mini carries no locale, and we never call `z.config()`). */
-function toIssues(issues: readonly ZodIssue[], root: unknown): ValidationIssue[] {
-  const out: ValidationIssue[] = [];
-  for (const issue of issues) {
-    if (issue.code === 'unrecognized_keys' && issue.keys) {
-      for (const key of issue.keys) out.push({ path: formatPath([...issue.path, key]), rule: 'is not a field of this operation' });
-      continue;
-    }
-    let rule = issue.message;
-    if (issue.code === 'invalid_type' && rule === 'Invalid input') {
-      rule = valueAt(root, issue.path) === undefined ? 'is required' : `must be ${issue.expected === 'array' ? 'an array' : `a ${issue.expected ?? 'value of another type'}`}`;
-    }
-    out.push({ path: formatPath(issue.path), rule });
-  }
-  return out;
-}
-
-/** Parse `value` with `schema`, throwing `KinesisValidationError` with readable issues (also for the event stream's events). */
-export function parseWith(schema: z.ZodMiniType, value: unknown, operation: string, source: 'input' | 'output'): unknown {
-  let result: ReturnType<z.ZodMiniType['safeParse']>;
-  try {
-    result = schema.safeParse(value);
-  } catch (error) {
-    // A transform threw (for example base64 that does not decode).
-    throw new KinesisValidationError(operation, source, [
-      { path: '', rule: error instanceof Error ? error.message : String(error) },
-    ]);
-  }
-  if (!result.success) throw new KinesisValidationError(operation, source, toIssues(result.error.issues as unknown as ZodIssue[], value));
-  return result.data;
-}
-
 /**
  * Validate an input as `send()` would, without sending anything. Returns the wire form: blobs as
  * base64, timestamps as epoch seconds (AWS JSON 1.1), ready for `JSON.stringify`.
  */
-export function validateInput(client: KinesisClient, operation: OperationSpec, input: unknown): unknown {
-  const wire = operation.input ? parseWith(operation.input(), input, operation.name, 'input') : {};
-  const issues = operation.check?.(input, client.limits) ?? [];
-  if (issues.length) throw new KinesisValidationError(operation.name, 'input', issues);
-  return wire;
+export async function validateInput(client: KinesisClient, operation: OperationSpec, input: unknown): Promise<unknown> {
+  if (operation.load) await operation.load();
+  return operation.input(input, client.limits);
 }
 
 /**
@@ -348,7 +289,7 @@ async function attemptOnce(
     } catch {
       throw new KinesisValidationError(operation.name, 'output', [{ path: '', rule: `response body is not JSON (${snippet(text)})` }]);
     }
-    return { ok: true, value: parseWith(operation.output(), json, operation.name, 'output') };
+    return { ok: true, value: operation.output(json) };
   }
   return { ok: false, error: serviceError(operation.name, response, text, state.now()), response };
 }
@@ -462,6 +403,6 @@ export async function withRetries<T>(
  */
 export async function send(client: KinesisClient, operation: OperationSpec, input: unknown, options: CallOptions = {}): Promise<unknown> {
   const { signal } = options;
-  const body = JSON.stringify(validateInput(client, operation, input));
+  const body = JSON.stringify(await validateInput(client, operation, input));
   return withRetries(client, operation.name, signal, () => attemptOnce(client, operation, body, signal));
 }

@@ -14,10 +14,8 @@
  * service worker or proxy that buffers responses holds every event until the subscription ends
  * (up to 5 minutes): read the stream directly.
  */
-import * as z from 'zod/mini';
 import {
   deleteNulls,
-  parseWith,
   serviceError,
   signKinesisRequest,
   validateInput,
@@ -25,7 +23,6 @@ import {
   type AttemptResult,
   type CallOptions,
   type KinesisClient,
-  type OperationSpec,
 } from '../client.ts';
 import {
   KinesisNetworkError,
@@ -36,21 +33,8 @@ import {
   sanitizeFaultName,
 } from '../errors.ts';
 import { decodeUtf8 } from '../internal/utf8.ts';
-import { lazySchema } from '../schema-helpers.ts';
-import {
-  BooleanObjectInputSchema,
-  ChildShardListOutputSchema,
-  ConsumerARNInputSchema,
-  RecordListOutputSchema,
-  SequenceNumberInputSchema,
-  ShardIdInputSchema,
-  ShardIteratorTypeInputSchema,
-  StreamIdInputSchema,
-  TimestampInputSchema,
-  type ChildShard,
-  type KinesisRecord,
-  type ShardIteratorType,
-} from '../shapes.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { ChildShard, KinesisRecord, ShardIteratorType } from '../shapes.ts';
 import { decodeEventStream, type EventStreamMessage } from './decoder.ts';
 
 const OPERATION = 'SubscribeToShard';
@@ -88,50 +72,13 @@ export interface SubscribeToShardEvent {
   ChildShards?: ChildShard[];
 }
 
-const StartingPositionInputSchema = /* @__PURE__ */ lazySchema(() =>
-  z
-    .strictObject(
-      {
-        Type: ShardIteratorTypeInputSchema(),
-        SequenceNumber: z.optional(SequenceNumberInputSchema()),
-        Timestamp: z.optional(TimestampInputSchema()),
-      },
-      { error: 'must be an object' },
-    )
-    .check(
-      z.refine((p) => !/SEQUENCE_NUMBER$/.test(p.Type) || p.SequenceNumber !== undefined, {
-        error: 'SequenceNumber is required with AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER',
-      }),
-      z.refine((p) => p.Type !== 'AT_TIMESTAMP' || p.Timestamp !== undefined, { error: 'Timestamp is required with AT_TIMESTAMP' }),
-    ),
+// The schemas (and zod) are loaded on the first subscription; the event schema is ready by the first event.
+const loadSchemas = () => import('./schemas.ts');
+const SUBSCRIBE_TO_SHARD = /* @__PURE__ */ schemaOperation(
+  OPERATION,
+  () => loadSchemas().then((schemas) => ({ input: schemas.SubscribeToShardInputSchema(), output: schemas.SubscribeToShardEventOutputSchema() })),
+  true,
 );
-
-const SubscribeToShardInputSchema = /* @__PURE__ */ lazySchema(() =>
-  z.strictObject(
-    {
-      ConsumerARN: ConsumerARNInputSchema(),
-      ShardId: ShardIdInputSchema(),
-      StartingPosition: StartingPositionInputSchema(),
-      StreamId: z.optional(StreamIdInputSchema()),
-      DryRun: z.optional(BooleanObjectInputSchema()),
-    },
-    { error: 'must be an object' },
-  ),
-);
-
-const SubscribeToShardEventOutputSchema = /* @__PURE__ */ lazySchema(() =>
-  z.looseObject(
-    {
-      Records: RecordListOutputSchema(),
-      ContinuationSequenceNumber: z.optional(z.string()),
-      MillisBehindLatest: z.number(),
-      ChildShards: z.optional(ChildShardListOutputSchema()),
-    },
-    { error: 'must be an object' },
-  ),
-);
-
-const SUBSCRIBE_TO_SHARD: OperationSpec = { name: OPERATION, input: SubscribeToShardInputSchema, output: undefined };
 
 /** Options of {@link subscribeToShard}. */
 export interface SubscribeToShardOptions extends CallOptions {
@@ -181,7 +128,7 @@ export async function* subscribeToShard(
   input: SubscribeToShardInput,
   options: SubscribeToShardOptions = {},
 ): AsyncGenerator<SubscribeToShardEvent, void, undefined> {
-  const body = JSON.stringify(validateInput(client, SUBSCRIBE_TO_SHARD, input));
+  const body = JSON.stringify(await validateInput(client, SUBSCRIBE_TO_SHARD, input));
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!(idleTimeoutMs > 0)) throw new RangeError('subscribeToShard: idleTimeoutMs must be a positive number');
   const outer = options.signal;
@@ -259,7 +206,7 @@ function readMessage(message: EventStreamMessage, status: number, requestId: str
   if (messageType === 'event') {
     // `initial-response` (an empty output structure) and event types added later are skipped.
     if (stringHeader(message, ':event-type') !== 'SubscribeToShardEvent') return undefined;
-    return parseWith(SubscribeToShardEventOutputSchema(), parsePayload(message, 'SubscribeToShardEvent'), OPERATION, 'output') as SubscribeToShardEvent;
+    return SUBSCRIBE_TO_SHARD.output!(parsePayload(message, 'SubscribeToShardEvent')) as SubscribeToShardEvent;
   }
   if (messageType === 'exception') {
     // A modeled fault: `:exception-type` names it, the payload is `{"message": …}`.

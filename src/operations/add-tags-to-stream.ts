@@ -2,14 +2,16 @@
 /**
  * AddTagsToStream: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_AddTagsToStream.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { AddTagsToStreamInputSchema, type AddTagsToStreamInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { AddTagsToStreamInput } from '../shapes.ts';
 
-const ADD_TAGS_TO_STREAM: OperationSpec = {
-  name: 'AddTagsToStream',
-  input: AddTagsToStreamInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const ADD_TAGS_TO_STREAM = /* @__PURE__ */ schemaOperation(
+  'AddTagsToStream',
+  () => import('../schemas/add-tags-to-stream.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `AddTagsToStream` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_AddTagsToStream.html.

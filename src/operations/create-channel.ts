@@ -2,14 +2,16 @@
 /**
  * CreateChannel: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateChannel.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { CreateChannelInputSchema, type CreateChannelInput, CreateChannelOutputSchema, type CreateChannelOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { CreateChannelInput, CreateChannelOutput } from '../shapes.ts';
 
-const CREATE_CHANNEL: OperationSpec = {
-  name: 'CreateChannel',
-  input: CreateChannelInputSchema,
-  output: CreateChannelOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const CREATE_CHANNEL = /* @__PURE__ */ schemaOperation(
+  'CreateChannel',
+  () => import('../schemas/create-channel.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `CreateChannel` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateChannel.html.

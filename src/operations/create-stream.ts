@@ -2,14 +2,16 @@
 /**
  * CreateStream: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateStream.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { CreateStreamInputSchema, type CreateStreamInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { CreateStreamInput } from '../shapes.ts';
 
-const CREATE_STREAM: OperationSpec = {
-  name: 'CreateStream',
-  input: CreateStreamInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const CREATE_STREAM = /* @__PURE__ */ schemaOperation(
+  'CreateStream',
+  () => import('../schemas/create-stream.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `CreateStream` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateStream.html.

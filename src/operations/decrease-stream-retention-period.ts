@@ -2,14 +2,16 @@
 /**
  * DecreaseStreamRetentionPeriod: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DecreaseStreamRetentionPeriod.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DecreaseStreamRetentionPeriodInputSchema, type DecreaseStreamRetentionPeriodInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DecreaseStreamRetentionPeriodInput } from '../shapes.ts';
 
-const DECREASE_STREAM_RETENTION_PERIOD: OperationSpec = {
-  name: 'DecreaseStreamRetentionPeriod',
-  input: DecreaseStreamRetentionPeriodInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DECREASE_STREAM_RETENTION_PERIOD = /* @__PURE__ */ schemaOperation(
+  'DecreaseStreamRetentionPeriod',
+  () => import('../schemas/decrease-stream-retention-period.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `DecreaseStreamRetentionPeriod` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DecreaseStreamRetentionPeriod.html.

@@ -2,14 +2,16 @@
 /**
  * DeleteChannel: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeleteChannel.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DeleteChannelInputSchema, type DeleteChannelInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DeleteChannelInput } from '../shapes.ts';
 
-const DELETE_CHANNEL: OperationSpec = {
-  name: 'DeleteChannel',
-  input: DeleteChannelInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DELETE_CHANNEL = /* @__PURE__ */ schemaOperation(
+  'DeleteChannel',
+  () => import('../schemas/delete-channel.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `DeleteChannel` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeleteChannel.html.

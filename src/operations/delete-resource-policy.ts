@@ -2,14 +2,16 @@
 /**
  * DeleteResourcePolicy: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeleteResourcePolicy.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DeleteResourcePolicyInputSchema, type DeleteResourcePolicyInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DeleteResourcePolicyInput } from '../shapes.ts';
 
-const DELETE_RESOURCE_POLICY: OperationSpec = {
-  name: 'DeleteResourcePolicy',
-  input: DeleteResourcePolicyInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DELETE_RESOURCE_POLICY = /* @__PURE__ */ schemaOperation(
+  'DeleteResourcePolicy',
+  () => import('../schemas/delete-resource-policy.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `DeleteResourcePolicy` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeleteResourcePolicy.html.

@@ -2,14 +2,16 @@
 /**
  * DeleteStream: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeleteStream.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DeleteStreamInputSchema, type DeleteStreamInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DeleteStreamInput } from '../shapes.ts';
 
-const DELETE_STREAM: OperationSpec = {
-  name: 'DeleteStream',
-  input: DeleteStreamInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DELETE_STREAM = /* @__PURE__ */ schemaOperation(
+  'DeleteStream',
+  () => import('../schemas/delete-stream.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `DeleteStream` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeleteStream.html.

@@ -2,14 +2,16 @@
 /**
  * DeregisterStreamConsumer: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeregisterStreamConsumer.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DeregisterStreamConsumerInputSchema, type DeregisterStreamConsumerInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DeregisterStreamConsumerInput } from '../shapes.ts';
 
-const DEREGISTER_STREAM_CONSUMER: OperationSpec = {
-  name: 'DeregisterStreamConsumer',
-  input: DeregisterStreamConsumerInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DEREGISTER_STREAM_CONSUMER = /* @__PURE__ */ schemaOperation(
+  'DeregisterStreamConsumer',
+  () => import('../schemas/deregister-stream-consumer.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `DeregisterStreamConsumer` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DeregisterStreamConsumer.html.

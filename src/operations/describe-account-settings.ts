@@ -2,14 +2,16 @@
 /**
  * DescribeAccountSettings: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeAccountSettings.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DescribeAccountSettingsInputSchema, type DescribeAccountSettingsInput, DescribeAccountSettingsOutputSchema, type DescribeAccountSettingsOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DescribeAccountSettingsInput, DescribeAccountSettingsOutput } from '../shapes.ts';
 
-const DESCRIBE_ACCOUNT_SETTINGS: OperationSpec = {
-  name: 'DescribeAccountSettings',
-  input: DescribeAccountSettingsInputSchema,
-  output: DescribeAccountSettingsOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DESCRIBE_ACCOUNT_SETTINGS = /* @__PURE__ */ schemaOperation(
+  'DescribeAccountSettings',
+  () => import('../schemas/describe-account-settings.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `DescribeAccountSettings` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeAccountSettings.html.

@@ -2,14 +2,16 @@
 /**
  * DescribeChannel: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeChannel.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DescribeChannelInputSchema, type DescribeChannelInput, DescribeChannelOutputSchema, type DescribeChannelOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DescribeChannelInput, DescribeChannelOutput } from '../shapes.ts';
 
-const DESCRIBE_CHANNEL: OperationSpec = {
-  name: 'DescribeChannel',
-  input: DescribeChannelInputSchema,
-  output: DescribeChannelOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DESCRIBE_CHANNEL = /* @__PURE__ */ schemaOperation(
+  'DescribeChannel',
+  () => import('../schemas/describe-channel.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `DescribeChannel` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeChannel.html.

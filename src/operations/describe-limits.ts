@@ -2,14 +2,16 @@
 /**
  * DescribeLimits: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeLimits.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DescribeLimitsInputSchema, type DescribeLimitsInput, DescribeLimitsOutputSchema, type DescribeLimitsOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DescribeLimitsInput, DescribeLimitsOutput } from '../shapes.ts';
 
-const DESCRIBE_LIMITS: OperationSpec = {
-  name: 'DescribeLimits',
-  input: DescribeLimitsInputSchema,
-  output: DescribeLimitsOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DESCRIBE_LIMITS = /* @__PURE__ */ schemaOperation(
+  'DescribeLimits',
+  () => import('../schemas/describe-limits.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `DescribeLimits` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeLimits.html.

@@ -2,14 +2,16 @@
 /**
  * DescribeStreamConsumer: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeStreamConsumer.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DescribeStreamConsumerInputSchema, type DescribeStreamConsumerInput, DescribeStreamConsumerOutputSchema, type DescribeStreamConsumerOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DescribeStreamConsumerInput, DescribeStreamConsumerOutput } from '../shapes.ts';
 
-const DESCRIBE_STREAM_CONSUMER: OperationSpec = {
-  name: 'DescribeStreamConsumer',
-  input: DescribeStreamConsumerInputSchema,
-  output: DescribeStreamConsumerOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DESCRIBE_STREAM_CONSUMER = /* @__PURE__ */ schemaOperation(
+  'DescribeStreamConsumer',
+  () => import('../schemas/describe-stream-consumer.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `DescribeStreamConsumer` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeStreamConsumer.html.

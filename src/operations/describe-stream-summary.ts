@@ -2,14 +2,16 @@
 /**
  * DescribeStreamSummary: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeStreamSummary.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DescribeStreamSummaryInputSchema, type DescribeStreamSummaryInput, DescribeStreamSummaryOutputSchema, type DescribeStreamSummaryOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DescribeStreamSummaryInput, DescribeStreamSummaryOutput } from '../shapes.ts';
 
-const DESCRIBE_STREAM_SUMMARY: OperationSpec = {
-  name: 'DescribeStreamSummary',
-  input: DescribeStreamSummaryInputSchema,
-  output: DescribeStreamSummaryOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DESCRIBE_STREAM_SUMMARY = /* @__PURE__ */ schemaOperation(
+  'DescribeStreamSummary',
+  () => import('../schemas/describe-stream-summary.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `DescribeStreamSummary` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeStreamSummary.html.

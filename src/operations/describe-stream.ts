@@ -2,14 +2,16 @@
 /**
  * DescribeStream: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeStream.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DescribeStreamInputSchema, type DescribeStreamInput, DescribeStreamOutputSchema, type DescribeStreamOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DescribeStreamInput, DescribeStreamOutput } from '../shapes.ts';
 
-const DESCRIBE_STREAM: OperationSpec = {
-  name: 'DescribeStream',
-  input: DescribeStreamInputSchema,
-  output: DescribeStreamOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DESCRIBE_STREAM = /* @__PURE__ */ schemaOperation(
+  'DescribeStream',
+  () => import('../schemas/describe-stream.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `DescribeStream` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DescribeStream.html.

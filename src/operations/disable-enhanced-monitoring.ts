@@ -2,14 +2,16 @@
 /**
  * DisableEnhancedMonitoring: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DisableEnhancedMonitoring.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { DisableEnhancedMonitoringInputSchema, type DisableEnhancedMonitoringInput, EnhancedMonitoringOutputSchema, type EnhancedMonitoringOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { DisableEnhancedMonitoringInput, EnhancedMonitoringOutput } from '../shapes.ts';
 
-const DISABLE_ENHANCED_MONITORING: OperationSpec = {
-  name: 'DisableEnhancedMonitoring',
-  input: DisableEnhancedMonitoringInputSchema,
-  output: EnhancedMonitoringOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const DISABLE_ENHANCED_MONITORING = /* @__PURE__ */ schemaOperation(
+  'DisableEnhancedMonitoring',
+  () => import('../schemas/disable-enhanced-monitoring.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `DisableEnhancedMonitoring` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_DisableEnhancedMonitoring.html.

@@ -2,14 +2,16 @@
 /**
  * EnableEnhancedMonitoring: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_EnableEnhancedMonitoring.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { EnableEnhancedMonitoringInputSchema, type EnableEnhancedMonitoringInput, EnhancedMonitoringOutputSchema, type EnhancedMonitoringOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { EnableEnhancedMonitoringInput, EnhancedMonitoringOutput } from '../shapes.ts';
 
-const ENABLE_ENHANCED_MONITORING: OperationSpec = {
-  name: 'EnableEnhancedMonitoring',
-  input: EnableEnhancedMonitoringInputSchema,
-  output: EnhancedMonitoringOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const ENABLE_ENHANCED_MONITORING = /* @__PURE__ */ schemaOperation(
+  'EnableEnhancedMonitoring',
+  () => import('../schemas/enable-enhanced-monitoring.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `EnableEnhancedMonitoring` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_EnableEnhancedMonitoring.html.

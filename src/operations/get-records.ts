@@ -2,14 +2,16 @@
 /**
  * GetRecords: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { GetRecordsInputSchema, type GetRecordsInput, GetRecordsOutputSchema, type GetRecordsOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { GetRecordsInput, GetRecordsOutput } from '../shapes.ts';
 
-const GET_RECORDS: OperationSpec = {
-  name: 'GetRecords',
-  input: GetRecordsInputSchema,
-  output: GetRecordsOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const GET_RECORDS = /* @__PURE__ */ schemaOperation(
+  'GetRecords',
+  () => import('../schemas/get-records.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `GetRecords` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html.

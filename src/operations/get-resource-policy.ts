@@ -2,14 +2,16 @@
 /**
  * GetResourcePolicy: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetResourcePolicy.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { GetResourcePolicyInputSchema, type GetResourcePolicyInput, GetResourcePolicyOutputSchema, type GetResourcePolicyOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { GetResourcePolicyInput, GetResourcePolicyOutput } from '../shapes.ts';
 
-const GET_RESOURCE_POLICY: OperationSpec = {
-  name: 'GetResourcePolicy',
-  input: GetResourcePolicyInputSchema,
-  output: GetResourcePolicyOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const GET_RESOURCE_POLICY = /* @__PURE__ */ schemaOperation(
+  'GetResourcePolicy',
+  () => import('../schemas/get-resource-policy.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `GetResourcePolicy` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetResourcePolicy.html.

@@ -2,14 +2,16 @@
 /**
  * GetShardIterator: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { GetShardIteratorInputSchema, type GetShardIteratorInput, GetShardIteratorOutputSchema, type GetShardIteratorOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { GetShardIteratorInput, GetShardIteratorOutput } from '../shapes.ts';
 
-const GET_SHARD_ITERATOR: OperationSpec = {
-  name: 'GetShardIterator',
-  input: GetShardIteratorInputSchema,
-  output: GetShardIteratorOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const GET_SHARD_ITERATOR = /* @__PURE__ */ schemaOperation(
+  'GetShardIterator',
+  () => import('../schemas/get-shard-iterator.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `GetShardIterator` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html.

@@ -2,14 +2,16 @@
 /**
  * IncreaseStreamRetentionPeriod: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_IncreaseStreamRetentionPeriod.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { IncreaseStreamRetentionPeriodInputSchema, type IncreaseStreamRetentionPeriodInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { IncreaseStreamRetentionPeriodInput } from '../shapes.ts';
 
-const INCREASE_STREAM_RETENTION_PERIOD: OperationSpec = {
-  name: 'IncreaseStreamRetentionPeriod',
-  input: IncreaseStreamRetentionPeriodInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const INCREASE_STREAM_RETENTION_PERIOD = /* @__PURE__ */ schemaOperation(
+  'IncreaseStreamRetentionPeriod',
+  () => import('../schemas/increase-stream-retention-period.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `IncreaseStreamRetentionPeriod` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_IncreaseStreamRetentionPeriod.html.

@@ -2,14 +2,16 @@
 /**
  * ListChannels: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListChannels.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { ListChannelsInputSchema, type ListChannelsInput, ListChannelsOutputSchema, type ListChannelsOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { ListChannelsInput, ListChannelsOutput } from '../shapes.ts';
 
-const LIST_CHANNELS: OperationSpec = {
-  name: 'ListChannels',
-  input: ListChannelsInputSchema,
-  output: ListChannelsOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const LIST_CHANNELS = /* @__PURE__ */ schemaOperation(
+  'ListChannels',
+  () => import('../schemas/list-channels.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `ListChannels` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListChannels.html. Page through every result with `paginateListChannels`.

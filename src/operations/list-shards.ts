@@ -2,14 +2,16 @@
 /**
  * ListShards: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListShards.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { ListShardsInputSchema, type ListShardsInput, ListShardsOutputSchema, type ListShardsOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { ListShardsInput, ListShardsOutput } from '../shapes.ts';
 
-const LIST_SHARDS: OperationSpec = {
-  name: 'ListShards',
-  input: ListShardsInputSchema,
-  output: ListShardsOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const LIST_SHARDS = /* @__PURE__ */ schemaOperation(
+  'ListShards',
+  () => import('../schemas/list-shards.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `ListShards` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListShards.html.

@@ -2,14 +2,16 @@
 /**
  * ListStreamConsumers: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListStreamConsumers.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { ListStreamConsumersInputSchema, type ListStreamConsumersInput, ListStreamConsumersOutputSchema, type ListStreamConsumersOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { ListStreamConsumersInput, ListStreamConsumersOutput } from '../shapes.ts';
 
-const LIST_STREAM_CONSUMERS: OperationSpec = {
-  name: 'ListStreamConsumers',
-  input: ListStreamConsumersInputSchema,
-  output: ListStreamConsumersOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const LIST_STREAM_CONSUMERS = /* @__PURE__ */ schemaOperation(
+  'ListStreamConsumers',
+  () => import('../schemas/list-stream-consumers.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `ListStreamConsumers` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListStreamConsumers.html. Page through every result with `paginateListStreamConsumers`.

@@ -2,14 +2,16 @@
 /**
  * ListStreams: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListStreams.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { ListStreamsInputSchema, type ListStreamsInput, ListStreamsOutputSchema, type ListStreamsOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { ListStreamsInput, ListStreamsOutput } from '../shapes.ts';
 
-const LIST_STREAMS: OperationSpec = {
-  name: 'ListStreams',
-  input: ListStreamsInputSchema,
-  output: ListStreamsOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const LIST_STREAMS = /* @__PURE__ */ schemaOperation(
+  'ListStreams',
+  () => import('../schemas/list-streams.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `ListStreams` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListStreams.html. Page through every result with `paginateListStreams`.

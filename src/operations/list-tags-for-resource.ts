@@ -2,14 +2,16 @@
 /**
  * ListTagsForResource: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListTagsForResource.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { ListTagsForResourceInputSchema, type ListTagsForResourceInput, ListTagsForResourceOutputSchema, type ListTagsForResourceOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { ListTagsForResourceInput, ListTagsForResourceOutput } from '../shapes.ts';
 
-const LIST_TAGS_FOR_RESOURCE: OperationSpec = {
-  name: 'ListTagsForResource',
-  input: ListTagsForResourceInputSchema,
-  output: ListTagsForResourceOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const LIST_TAGS_FOR_RESOURCE = /* @__PURE__ */ schemaOperation(
+  'ListTagsForResource',
+  () => import('../schemas/list-tags-for-resource.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `ListTagsForResource` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListTagsForResource.html.

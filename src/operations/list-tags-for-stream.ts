@@ -2,14 +2,16 @@
 /**
  * ListTagsForStream: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListTagsForStream.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { ListTagsForStreamInputSchema, type ListTagsForStreamInput, ListTagsForStreamOutputSchema, type ListTagsForStreamOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { ListTagsForStreamInput, ListTagsForStreamOutput } from '../shapes.ts';
 
-const LIST_TAGS_FOR_STREAM: OperationSpec = {
-  name: 'ListTagsForStream',
-  input: ListTagsForStreamInputSchema,
-  output: ListTagsForStreamOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const LIST_TAGS_FOR_STREAM = /* @__PURE__ */ schemaOperation(
+  'ListTagsForStream',
+  () => import('../schemas/list-tags-for-stream.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `ListTagsForStream` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_ListTagsForStream.html.

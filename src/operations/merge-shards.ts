@@ -2,14 +2,16 @@
 /**
  * MergeShards: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_MergeShards.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { MergeShardsInputSchema, type MergeShardsInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { MergeShardsInput } from '../shapes.ts';
 
-const MERGE_SHARDS: OperationSpec = {
-  name: 'MergeShards',
-  input: MergeShardsInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const MERGE_SHARDS = /* @__PURE__ */ schemaOperation(
+  'MergeShards',
+  () => import('../schemas/merge-shards.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `MergeShards` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_MergeShards.html.

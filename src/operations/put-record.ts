@@ -3,15 +3,11 @@
  * PutRecord: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecord.html
  */
 import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { checkPutRecordSize } from '../record-size.ts';
-import { PutRecordInputSchema, type PutRecordInput, PutRecordOutputSchema, type PutRecordOutput } from '../shapes.ts';
+import { validatePutRecordInput, parsePutRecordOutput } from '../put-validation.ts';
+import type { PutRecordInput, PutRecordOutput } from '../shapes.ts';
 
-const PUT_RECORD: OperationSpec = {
-  name: 'PutRecord',
-  input: PutRecordInputSchema,
-  output: PutRecordOutputSchema,
-  check: checkPutRecordSize,
-};
+// The write path: checked by plain validators, so writing records never loads zod.
+const PUT_RECORD: OperationSpec = { name: 'PutRecord', input: validatePutRecordInput, output: parsePutRecordOutput };
 
 /**
  * Calls the Kinesis `PutRecord` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecord.html.

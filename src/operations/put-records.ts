@@ -3,15 +3,11 @@
  * PutRecords: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
  */
 import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { checkPutRecordsSize } from '../record-size.ts';
-import { PutRecordsInputSchema, type PutRecordsInput, PutRecordsOutputSchema, type PutRecordsOutput } from '../shapes.ts';
+import { validatePutRecordsInput, parsePutRecordsOutput } from '../put-validation.ts';
+import type { PutRecordsInput, PutRecordsOutput } from '../shapes.ts';
 
-const PUT_RECORDS: OperationSpec = {
-  name: 'PutRecords',
-  input: PutRecordsInputSchema,
-  output: PutRecordsOutputSchema,
-  check: checkPutRecordsSize,
-};
+// The write path: checked by plain validators, so writing records never loads zod.
+const PUT_RECORDS: OperationSpec = { name: 'PutRecords', input: validatePutRecordsInput, output: parsePutRecordsOutput };
 
 /**
  * Calls the Kinesis `PutRecords` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html.

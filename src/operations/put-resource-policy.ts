@@ -2,14 +2,16 @@
 /**
  * PutResourcePolicy: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutResourcePolicy.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { PutResourcePolicyInputSchema, type PutResourcePolicyInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { PutResourcePolicyInput } from '../shapes.ts';
 
-const PUT_RESOURCE_POLICY: OperationSpec = {
-  name: 'PutResourcePolicy',
-  input: PutResourcePolicyInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const PUT_RESOURCE_POLICY = /* @__PURE__ */ schemaOperation(
+  'PutResourcePolicy',
+  () => import('../schemas/put-resource-policy.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `PutResourcePolicy` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutResourcePolicy.html.

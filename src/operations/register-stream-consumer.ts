@@ -2,14 +2,16 @@
 /**
  * RegisterStreamConsumer: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_RegisterStreamConsumer.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { RegisterStreamConsumerInputSchema, type RegisterStreamConsumerInput, RegisterStreamConsumerOutputSchema, type RegisterStreamConsumerOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { RegisterStreamConsumerInput, RegisterStreamConsumerOutput } from '../shapes.ts';
 
-const REGISTER_STREAM_CONSUMER: OperationSpec = {
-  name: 'RegisterStreamConsumer',
-  input: RegisterStreamConsumerInputSchema,
-  output: RegisterStreamConsumerOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const REGISTER_STREAM_CONSUMER = /* @__PURE__ */ schemaOperation(
+  'RegisterStreamConsumer',
+  () => import('../schemas/register-stream-consumer.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `RegisterStreamConsumer` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_RegisterStreamConsumer.html.

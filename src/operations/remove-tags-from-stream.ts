@@ -2,14 +2,16 @@
 /**
  * RemoveTagsFromStream: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_RemoveTagsFromStream.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { RemoveTagsFromStreamInputSchema, type RemoveTagsFromStreamInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { RemoveTagsFromStreamInput } from '../shapes.ts';
 
-const REMOVE_TAGS_FROM_STREAM: OperationSpec = {
-  name: 'RemoveTagsFromStream',
-  input: RemoveTagsFromStreamInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const REMOVE_TAGS_FROM_STREAM = /* @__PURE__ */ schemaOperation(
+  'RemoveTagsFromStream',
+  () => import('../schemas/remove-tags-from-stream.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `RemoveTagsFromStream` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_RemoveTagsFromStream.html.

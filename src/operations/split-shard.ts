@@ -2,14 +2,16 @@
 /**
  * SplitShard: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SplitShard.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { SplitShardInputSchema, type SplitShardInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { SplitShardInput } from '../shapes.ts';
 
-const SPLIT_SHARD: OperationSpec = {
-  name: 'SplitShard',
-  input: SplitShardInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const SPLIT_SHARD = /* @__PURE__ */ schemaOperation(
+  'SplitShard',
+  () => import('../schemas/split-shard.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `SplitShard` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SplitShard.html.

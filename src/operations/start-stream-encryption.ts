@@ -2,14 +2,16 @@
 /**
  * StartStreamEncryption: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_StartStreamEncryption.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { StartStreamEncryptionInputSchema, type StartStreamEncryptionInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { StartStreamEncryptionInput } from '../shapes.ts';
 
-const START_STREAM_ENCRYPTION: OperationSpec = {
-  name: 'StartStreamEncryption',
-  input: StartStreamEncryptionInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const START_STREAM_ENCRYPTION = /* @__PURE__ */ schemaOperation(
+  'StartStreamEncryption',
+  () => import('../schemas/start-stream-encryption.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `StartStreamEncryption` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_StartStreamEncryption.html.

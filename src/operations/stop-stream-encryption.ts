@@ -2,14 +2,16 @@
 /**
  * StopStreamEncryption: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_StopStreamEncryption.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { StopStreamEncryptionInputSchema, type StopStreamEncryptionInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { StopStreamEncryptionInput } from '../shapes.ts';
 
-const STOP_STREAM_ENCRYPTION: OperationSpec = {
-  name: 'StopStreamEncryption',
-  input: StopStreamEncryptionInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const STOP_STREAM_ENCRYPTION = /* @__PURE__ */ schemaOperation(
+  'StopStreamEncryption',
+  () => import('../schemas/stop-stream-encryption.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `StopStreamEncryption` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_StopStreamEncryption.html.

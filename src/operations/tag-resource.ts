@@ -2,14 +2,16 @@
 /**
  * TagResource: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_TagResource.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { TagResourceInputSchema, type TagResourceInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { TagResourceInput } from '../shapes.ts';
 
-const TAG_RESOURCE: OperationSpec = {
-  name: 'TagResource',
-  input: TagResourceInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const TAG_RESOURCE = /* @__PURE__ */ schemaOperation(
+  'TagResource',
+  () => import('../schemas/tag-resource.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `TagResource` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_TagResource.html.

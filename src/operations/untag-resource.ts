@@ -2,14 +2,16 @@
 /**
  * UntagResource: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UntagResource.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UntagResourceInputSchema, type UntagResourceInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UntagResourceInput } from '../shapes.ts';
 
-const UNTAG_RESOURCE: OperationSpec = {
-  name: 'UntagResource',
-  input: UntagResourceInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UNTAG_RESOURCE = /* @__PURE__ */ schemaOperation(
+  'UntagResource',
+  () => import('../schemas/untag-resource.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `UntagResource` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UntagResource.html.

@@ -2,14 +2,16 @@
 /**
  * UpdateAccountSettings: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateAccountSettings.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UpdateAccountSettingsInputSchema, type UpdateAccountSettingsInput, UpdateAccountSettingsOutputSchema, type UpdateAccountSettingsOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UpdateAccountSettingsInput, UpdateAccountSettingsOutput } from '../shapes.ts';
 
-const UPDATE_ACCOUNT_SETTINGS: OperationSpec = {
-  name: 'UpdateAccountSettings',
-  input: UpdateAccountSettingsInputSchema,
-  output: UpdateAccountSettingsOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UPDATE_ACCOUNT_SETTINGS = /* @__PURE__ */ schemaOperation(
+  'UpdateAccountSettings',
+  () => import('../schemas/update-account-settings.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `UpdateAccountSettings` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateAccountSettings.html.

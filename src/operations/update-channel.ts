@@ -2,14 +2,16 @@
 /**
  * UpdateChannel: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateChannel.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UpdateChannelInputSchema, type UpdateChannelInput, UpdateChannelOutputSchema, type UpdateChannelOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UpdateChannelInput, UpdateChannelOutput } from '../shapes.ts';
 
-const UPDATE_CHANNEL: OperationSpec = {
-  name: 'UpdateChannel',
-  input: UpdateChannelInputSchema,
-  output: UpdateChannelOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UPDATE_CHANNEL = /* @__PURE__ */ schemaOperation(
+  'UpdateChannel',
+  () => import('../schemas/update-channel.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `UpdateChannel` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateChannel.html.

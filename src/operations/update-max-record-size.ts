@@ -2,14 +2,16 @@
 /**
  * UpdateMaxRecordSize: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateMaxRecordSize.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UpdateMaxRecordSizeInputSchema, type UpdateMaxRecordSizeInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UpdateMaxRecordSizeInput } from '../shapes.ts';
 
-const UPDATE_MAX_RECORD_SIZE: OperationSpec = {
-  name: 'UpdateMaxRecordSize',
-  input: UpdateMaxRecordSizeInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UPDATE_MAX_RECORD_SIZE = /* @__PURE__ */ schemaOperation(
+  'UpdateMaxRecordSize',
+  () => import('../schemas/update-max-record-size.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `UpdateMaxRecordSize` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateMaxRecordSize.html.

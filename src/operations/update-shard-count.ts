@@ -2,14 +2,16 @@
 /**
  * UpdateShardCount: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateShardCount.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UpdateShardCountInputSchema, type UpdateShardCountInput, UpdateShardCountOutputSchema, type UpdateShardCountOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UpdateShardCountInput, UpdateShardCountOutput } from '../shapes.ts';
 
-const UPDATE_SHARD_COUNT: OperationSpec = {
-  name: 'UpdateShardCount',
-  input: UpdateShardCountInputSchema,
-  output: UpdateShardCountOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UPDATE_SHARD_COUNT = /* @__PURE__ */ schemaOperation(
+  'UpdateShardCount',
+  () => import('../schemas/update-shard-count.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `UpdateShardCount` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateShardCount.html.

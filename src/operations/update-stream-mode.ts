@@ -2,14 +2,16 @@
 /**
  * UpdateStreamMode: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateStreamMode.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UpdateStreamModeInputSchema, type UpdateStreamModeInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UpdateStreamModeInput } from '../shapes.ts';
 
-const UPDATE_STREAM_MODE: OperationSpec = {
-  name: 'UpdateStreamMode',
-  input: UpdateStreamModeInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UPDATE_STREAM_MODE = /* @__PURE__ */ schemaOperation(
+  'UpdateStreamMode',
+  () => import('../schemas/update-stream-mode.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `UpdateStreamMode` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateStreamMode.html.

@@ -2,14 +2,16 @@
 /**
  * UpdateStreamRecordDistributionStrategy: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateStreamRecordDistributionStrategy.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UpdateStreamRecordDistributionStrategyInputSchema, type UpdateStreamRecordDistributionStrategyInput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UpdateStreamRecordDistributionStrategyInput } from '../shapes.ts';
 
-const UPDATE_STREAM_RECORD_DISTRIBUTION_STRATEGY: OperationSpec = {
-  name: 'UpdateStreamRecordDistributionStrategy',
-  input: UpdateStreamRecordDistributionStrategyInputSchema,
-  output: undefined,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UPDATE_STREAM_RECORD_DISTRIBUTION_STRATEGY = /* @__PURE__ */ schemaOperation(
+  'UpdateStreamRecordDistributionStrategy',
+  () => import('../schemas/update-stream-record-distribution-strategy.ts').then((module) => module.schemas()),
+  false,
+);
 
 /**
  * Calls the Kinesis `UpdateStreamRecordDistributionStrategy` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateStreamRecordDistributionStrategy.html.

@@ -2,14 +2,16 @@
 /**
  * UpdateStreamWarmThroughput: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateStreamWarmThroughput.html
  */
-import { send, type CallOptions, type KinesisClient, type OperationSpec } from '../client.ts';
-import { UpdateStreamWarmThroughputInputSchema, type UpdateStreamWarmThroughputInput, UpdateStreamWarmThroughputOutputSchema, type UpdateStreamWarmThroughputOutput } from '../shapes.ts';
+import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { schemaOperation } from '../schema-validation.ts';
+import type { UpdateStreamWarmThroughputInput, UpdateStreamWarmThroughputOutput } from '../shapes.ts';
 
-const UPDATE_STREAM_WARM_THROUGHPUT: OperationSpec = {
-  name: 'UpdateStreamWarmThroughput',
-  input: UpdateStreamWarmThroughputInputSchema,
-  output: UpdateStreamWarmThroughputOutputSchema,
-};
+// The schemas, and zod with them, are loaded on the first call.
+const UPDATE_STREAM_WARM_THROUGHPUT = /* @__PURE__ */ schemaOperation(
+  'UpdateStreamWarmThroughput',
+  () => import('../schemas/update-stream-warm-throughput.ts').then((module) => module.schemas()),
+  true,
+);
 
 /**
  * Calls the Kinesis `UpdateStreamWarmThroughput` API: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_UpdateStreamWarmThroughput.html.

@@ -19,13 +19,21 @@
  * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
  * https://docs.aws.amazon.com/streams/latest/dev/developing-producers-with-kpl.html
  */
-import { validateInput, type KinesisClient, type OperationSpec } from '../client.ts';
-import { classifyFault, isKinesisServiceError, isKinesisValidationError, KinesisServiceError, KinesisValidationError } from '../errors.ts';
+import type { KinesisClient } from '../client.ts';
+import {
+  classifyFault,
+  isKinesisServiceError,
+  isKinesisValidationError,
+  KinesisServiceError,
+  KinesisValidationError,
+  type ValidationIssue,
+} from '../errors.ts';
 import { encodeUtf8, utf8ByteLength } from '../internal/utf8.ts';
 import { putRecords } from '../operations/put-records.ts';
 import { checkRecordBytes } from '../record-size.ts';
 import { backoffDelay } from '../retry.ts';
-import { PutRecordsInputSchema, PutRecordsRequestEntryInputSchema, type PutRecordsOutput, type PutRecordsRequestEntry } from '../shapes.ts';
+import { checkPutRecordsEntry, streamIdentityIssues } from '../put-validation.ts';
+import type { PutRecordsOutput, PutRecordsRequestEntry } from '../shapes.ts';
 import { buildBatch, entryData, type Batch } from './batch.ts';
 import { KinesisProducerError, type ProducerFailureReason } from './errors.ts';
 import { KeyCache, type KnownKey } from './key-cache.ts';
@@ -102,8 +110,6 @@ const STREAM_BUCKET = '(stream)';
 /** Partition keys remembered per generation of the key cache (at most twice this many held). */
 const KNOWN_KEYS = 2048;
 const EMPTY = new Uint8Array(0);
-const ENTRY_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsRequestEntryInputSchema, output: undefined };
-const REQUEST_SPEC: OperationSpec = { name: 'PutRecords', input: PutRecordsInputSchema, output: undefined };
 /**
  * Records wait this long (at most) for the first shard listing: without shards the first burst
  * could not be limited per shard, and aggregation could pack only records with the same key.
@@ -150,7 +156,8 @@ export function createProducer(client: KinesisClient, options: ProducerOptions):
   if (options.streamName !== undefined) stream.StreamName = options.streamName;
   if (options.streamARN !== undefined) stream.StreamARN = options.streamARN;
   // Refuse a malformed stream name or ARN now, with the same rules PutRecords applies.
-  validateInput(client, REQUEST_SPEC, { ...stream, Records: [{ Data: EMPTY, PartitionKey: 'k' }] });
+  const streamIssues = streamIdentityIssues(stream);
+  if (streamIssues.length) throw new KinesisValidationError('PutRecords', 'input', streamIssues);
   const config = resolveProducerOptions(client, options);
   return new KinesisProducer(client, stream, config, options).facade;
 }
@@ -292,7 +299,9 @@ class KinesisProducer {
     try {
       if (known === undefined) {
         // The core rules, so that a record the producer accepts is one PutRecords accepts.
-        validateInput(this.#client, ENTRY_SPEC, { Data: EMPTY, PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey });
+        const issues: ValidationIssue[] = [];
+        checkPutRecordsEntry({ Data: EMPTY, PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey }, '', issues);
+        if (issues.length) throw new KinesisValidationError('PutRecords', 'input', issues);
         keyBytes = utf8ByteLength(partitionKey);
         if (explicitHashKey === undefined) known = this.#keys.add(partitionKey, keyBytes);
       } else {

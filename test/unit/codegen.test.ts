@@ -52,7 +52,7 @@ describe('codegen', () => {
     for (const operation of modelOperations.filter((op) => op !== 'SubscribeToShard')) {
       const file = operation.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
       const source = readFileSync(join(ROOT, 'src/operations', `${file}.ts`), 'utf8');
-      expect(source).toContain(`name: '${operation}'`);
+      expect(source).toContain(`'${operation}'`);
       expect(source).toContain(`https://docs.aws.amazon.com/kinesis/latest/APIReference/API_${operation}.html`);
     }
   });

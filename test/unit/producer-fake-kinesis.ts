@@ -9,6 +9,10 @@ import { vi } from 'vitest';
 import { createKinesisClient, type KinesisClient, type KinesisClientConfig } from '../../src/client.ts';
 import { awsError, createFakeFetch, json, type FakeFetch, type RecordedRequest } from '../support/fake-fetch.ts';
 
+// ListShards is validated by zod schemas that load on an operation's first call (a dynamic import,
+// which takes real time): load them now, before a test fakes the clock and races ahead of it.
+await import('../../src/schemas/list-shards.ts');
+
 export interface FakeShard {
   ShardId: string;
   HashKeyRange: { StartingHashKey: string; EndingHashKey: string };
