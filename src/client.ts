@@ -20,6 +20,7 @@ import {
   sanitizeFaultName,
 } from './errors.ts';
 import { sleep } from './internal/sleep.ts';
+import { encodeUtf8 } from './internal/utf8.ts';
 import { resolveRecordLimits, type RecordLimits } from './limits.ts';
 import { decideRetry, parseRetryAfter, resolveRetryOptions, RetryQuota, type ResolvedRetryOptions, type RetryOptions } from './retry.ts';
 
@@ -103,9 +104,15 @@ export interface CallOptions {
  */
 export interface OperationSpec {
   name: string;
-  /** The caller's input → its wire form (blobs as base64, timestamps as epoch seconds); throws `KinesisValidationError`. */
-  input: (input: unknown, limits: RecordLimits) => unknown;
-  /** A 2xx response's JSON (`null` members removed) → the output; `undefined` when the operation has no output. */
+  /**
+   * The caller's input → the request's JSON text (blobs as base64, timestamps as epoch seconds);
+   * throws `KinesisValidationError`.
+   */
+  input: (input: unknown, limits: RecordLimits) => string;
+  /**
+   * A 2xx response's parsed JSON → the output; `undefined` when the operation has none. The service
+   * may send `null` for an absent member: the output function treats those as absent ({@link deleteNulls}).
+   */
   output: ((json: unknown) => unknown) | undefined;
   /** Loads what `input` and `output` need; called before each use, and cheap once loaded. */
   load?: () => Promise<void>;
@@ -188,10 +195,10 @@ export function getClockOffset(client: KinesisClient): number {
 // ---- validation ----------------------------------------------------------------------------------
 
 /**
- * Validate an input as `send()` would, without sending anything. Returns the wire form: blobs as
- * base64, timestamps as epoch seconds (AWS JSON 1.1), ready for `JSON.stringify`.
+ * Validate an input as `send()` would and return the request body it would send (AWS JSON 1.1:
+ * blobs as base64, timestamps as epoch seconds), without sending anything.
  */
-export async function validateInput(client: KinesisClient, operation: OperationSpec, input: unknown): Promise<unknown> {
+export async function requestBody(client: KinesisClient, operation: OperationSpec, input: unknown): Promise<string> {
   if (operation.load) await operation.load();
   return operation.input(input, client.limits);
 }
@@ -219,7 +226,7 @@ function amzDate(epochMs: number): string {
   return new Date(epochMs).toISOString().replace(/[:-]|\.\d{3}/g, '');
 }
 
-async function signRequest(client: KinesisClient, target: string, body: string): Promise<{ url: string; headers: Headers }> {
+async function signRequest(client: KinesisClient, target: string, body: string | Uint8Array<ArrayBuffer>): Promise<{ url: string; headers: Headers }> {
   const { state } = client;
   const credentials = await state.credentials.get();
   const signer = new AwsV4Signer({
@@ -241,11 +248,11 @@ async function signRequest(client: KinesisClient, target: string, body: string):
 }
 
 /** Sign a Kinesis request exactly as `send()` does, without sending it (for tests and proxies). */
-export async function signKinesisRequest(
+export async function signKinesisRequest<Body extends string | Uint8Array<ArrayBuffer>>(
   client: KinesisClient,
   operation: string,
-  body: string,
-): Promise<{ method: 'POST'; url: string; headers: Headers; body: string }> {
+  body: Body,
+): Promise<{ method: 'POST'; url: string; headers: Headers; body: Body }> {
   const { url, headers } = await signRequest(client, `${TARGET_PREFIX}.${operation}`, body);
   return { method: 'POST', url, headers, body };
 }
@@ -253,7 +260,7 @@ export async function signKinesisRequest(
 async function attemptOnce(
   client: KinesisClient,
   operation: OperationSpec,
-  body: string,
+  body: Uint8Array<ArrayBuffer>,
   signal: AbortSignal | undefined,
 ): Promise<AttemptResult<unknown>> {
   const { state } = client;
@@ -285,7 +292,6 @@ async function attemptOnce(
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : {};
-      deleteNulls(json);
     } catch {
       throw new KinesisValidationError(operation.name, 'output', [{ path: '', rule: `response body is not JSON (${snippet(text)})` }]);
     }
@@ -403,6 +409,7 @@ export async function withRetries<T>(
  */
 export async function send(client: KinesisClient, operation: OperationSpec, input: unknown, options: CallOptions = {}): Promise<unknown> {
   const { signal } = options;
-  const body = JSON.stringify(await validateInput(client, operation, input));
+  // UTF-8 bytes once, for both the signature's body hash and fetch (each would encode a string again).
+  const body = encodeUtf8(await requestBody(client, operation, input));
   return withRetries(client, operation.name, signal, () => attemptOnce(client, operation, body, signal));
 }

@@ -8,7 +8,7 @@
  * separate chunk or inline it; either way nothing changes for the caller, since every call is async.
  */
 import type * as z from 'zod/mini';
-import type { OperationSpec } from './client.ts';
+import { deleteNulls, type OperationSpec } from './client.ts';
 import { KinesisValidationError, type ValidationIssue } from './errors.ts';
 import type { RecordLimits } from './limits.ts';
 
@@ -102,11 +102,12 @@ export function schemaOperation(name: string, loadSchemas: () => Promise<Operati
       )),
     input: (input: unknown, _limits: RecordLimits) => {
       const schema = loaded().input;
-      return schema ? parseWith(schema, input, name, 'input') : {};
+      return JSON.stringify(schema ? parseWith(schema, input, name, 'input') : {});
     },
     output: hasOutput
       ? (json: unknown) => {
           const schema = loaded().output;
+          deleteNulls(json);
           return schema ? parseWith(schema, json, name, 'output') : undefined;
         }
       : undefined,

@@ -18,7 +18,7 @@ import {
   deleteNulls,
   serviceError,
   signKinesisRequest,
-  validateInput,
+  requestBody,
   withRetries,
   type AttemptResult,
   type CallOptions,
@@ -128,7 +128,7 @@ export async function* subscribeToShard(
   input: SubscribeToShardInput,
   options: SubscribeToShardOptions = {},
 ): AsyncGenerator<SubscribeToShardEvent, void, undefined> {
-  const body = JSON.stringify(await validateInput(client, SUBSCRIBE_TO_SHARD, input));
+  const body = await requestBody(client, SUBSCRIBE_TO_SHARD, input);
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!(idleTimeoutMs > 0)) throw new RangeError('subscribeToShard: idleTimeoutMs must be a positive number');
   const outer = options.signal;

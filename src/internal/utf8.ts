@@ -12,9 +12,10 @@ let fatalDecoder: TextDecoder | undefined;
  * Encodes a string as UTF-8. A lone surrogate becomes U+FFFD (`EF BF BD`), as `TextEncoder`
  * specifies; check {@link isWellFormedUtf16} first where that substitution would be wrong.
  */
-export function encodeUtf8(text: string): Uint8Array {
+export function encodeUtf8(text: string): Uint8Array<ArrayBuffer> {
   encoder ??= new TextEncoder();
-  return encoder.encode(text);
+  // A fresh, non-shared buffer (https://encoding.spec.whatwg.org/#dom-textencoder-encode), as fetch bodies need.
+  return encoder.encode(text) as Uint8Array<ArrayBuffer>;
 }
 
 /** Options for {@link decodeUtf8}. */

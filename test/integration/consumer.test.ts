@@ -14,6 +14,7 @@ import { putRecords } from '../../src/operations/put-records.ts';
 import { splitShard } from '../../src/operations/split-shard.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { createTestStream, waitForStreamActive } from '../support/kinesis-local.ts';
+import { bodyText } from '../support/fake-fetch.ts';
 
 const endpoint = inject('kinesisEndpoint');
 
@@ -142,7 +143,7 @@ describe('readStream against kinesis-local', () => {
     // A third run opens only the shards still to read, and continues with the new round.
     const opened: string[] = [];
     const watching = clientFor(endpoint, async (input, init) => {
-      if (new Headers(init?.headers).get('x-amz-target')?.endsWith('.GetShardIterator')) opened.push(JSON.parse(String(init?.body)).ShardId);
+      if (new Headers(init?.headers).get('x-amz-target')?.endsWith('.GetShardIterator')) opened.push(JSON.parse(bodyText(init?.body)).ShardId);
       return fetch(input, init);
     });
     await putRound(client, streamName, keys, 5);

@@ -4,6 +4,7 @@
 // Response whose body streams them and then closes, fails, hangs or is cut mid-message.
 import { encodeEventStreamMessage } from '../../src/event-stream/decoder.ts';
 import { encodeUtf8 } from '../../src/internal/utf8.ts';
+import { bodyText } from './fake-fetch.ts';
 
 const str = (value: string) => ({ type: 'string', value }) as const;
 
@@ -138,7 +139,7 @@ export function streamingFetch(replies: StreamingReply[]): typeof fetch & { requ
     const request: StreamingRequest = {
       operation: target?.slice(target.lastIndexOf('.') + 1),
       headers,
-      json: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+      json: init.body ? JSON.parse(bodyText(init.body)) : undefined,
       signal: init.signal ?? undefined,
     };
     requests.push(request);

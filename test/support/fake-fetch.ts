@@ -3,6 +3,17 @@
 // `{"__type": ..., "message": ...}` plus `x-amzn-ErrorType`
 // (https://docs.aws.amazon.com/kinesis/latest/APIReference/CommonErrors.html).
 
+/**
+ * The text of a request body as the client sends it: UTF-8 bytes (encoded once for both the
+ * signature and fetch), or a string from callers that pass one.
+ */
+export function bodyText(body: BodyInit | null | undefined): string {
+  if (body === undefined || body === null) return '';
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array || body instanceof ArrayBuffer) return new TextDecoder().decode(body);
+  throw new Error(`bodyText: unexpected body ${Object.prototype.toString.call(body)}`);
+}
+
 /** One request the fake saw. */
 export interface RecordedRequest {
   /** 0-based arrival order. */
@@ -66,7 +77,7 @@ export function createFakeFetch(replies: readonly Reply[] = [], options: FakeFet
     new Headers(init.headers ?? request?.headers).forEach((value, name) => {
       headers[name] = value;
     });
-    const body = typeof init.body === 'string' ? init.body : request ? await request.text() : '';
+    const body = init.body !== undefined && init.body !== null ? bodyText(init.body) : request ? await request.text() : '';
     let json: any;
     try {
       json = body ? JSON.parse(body) : undefined;

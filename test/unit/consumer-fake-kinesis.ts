@@ -4,6 +4,7 @@
 // API_GetRecords: `NextShardIterator` absent and `ChildShards` set at the end of a closed shard)
 // and what kinesis-local answers (see test/support/kinesis-local.ts).
 import { createKinesisClient, type KinesisClient } from '../../src/client.ts';
+import { bodyText } from '../support/fake-fetch.ts';
 
 const MAX_HASH = (1n << 128n) - 1n;
 
@@ -203,7 +204,7 @@ export function createFakeKinesis(shardCount = 1): FakeKinesis {
     gapPages: 0,
     async fetch(_input, init) {
       const operation = String(new Headers(init?.headers).get('x-amz-target')).split('.')[1]!;
-      const body = JSON.parse(String(init?.body));
+      const body = JSON.parse(bodyText(init?.body));
       calls.push({ operation, body, at: Date.now() });
       const signal = init?.signal ?? undefined;
       if (fake.latencyMs > 0 && (fake.latencyOperations?.includes(operation) ?? true)) {

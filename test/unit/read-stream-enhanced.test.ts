@@ -10,6 +10,7 @@ import { createKinesisClient } from '../../src/client.ts';
 import { readStreamEnhanced, type ReadStreamEnhancedOptions } from '../../src/event-stream/read-stream-enhanced.ts';
 import { childShard, eventMessage, eventStreamResponse } from '../support/event-stream-fake.ts';
 import { createFakeKinesis, type FakeKinesis, type FakeShard } from './consumer-fake-kinesis.ts';
+import { bodyText } from '../support/fake-fetch.ts';
 
 const CONSUMER_ARN = 'arn:aws:kinesis:us-east-1:123456789012:stream/test/consumer/efo:1700000000';
 const shardIdOf = (n: number) => `shardId-${String(n).padStart(12, '0')}`;
@@ -30,7 +31,7 @@ function withSubscribe(fake: FakeKinesis): { fetch: typeof fetch; subscriptions:
   const fetchWithSubscribe = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const target = new Headers(init?.headers).get('x-amz-target') ?? '';
     if (!target.endsWith('.SubscribeToShard')) return fake.fetch(input, init);
-    const body = JSON.parse(String(init!.body));
+    const body = JSON.parse(bodyText(init!.body));
     subscriptions.push({ shardId: body.ShardId, position: body.StartingPosition });
     const shard = fake.shards.get(body.ShardId)!;
     const at = shard.records.findIndex((r) => r.sequenceNumber === body.StartingPosition.SequenceNumber);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createKinesisClient } from '../../src/client.ts';
 import { deregisterStreamConsumerAndWait, ensureStreamConsumer } from '../../src/event-stream/consumers.ts';
-import { awsError, json } from '../support/fake-fetch.ts';
+import { awsError, bodyText, json } from '../support/fake-fetch.ts';
 
 const STREAM_ARN = 'arn:aws:kinesis:us-east-1:123456789012:stream/clicks';
 const CONSUMER_ARN = `${STREAM_ARN}/consumer/dashboard:1700000000`;
@@ -24,7 +24,7 @@ function registry(initial: Status[], options: { registerFails?: string; deregist
   });
   const fetch = (async (_input: RequestInfo | URL, init?: RequestInit) => {
     const operation = String(new Headers(init?.headers).get('x-amz-target')).split('.')[1]!;
-    const body = JSON.parse(String(init?.body));
+    const body = JSON.parse(bodyText(init?.body));
     calls.push({ operation, body });
     switch (operation) {
       case 'DescribeStreamSummary':
