@@ -111,7 +111,7 @@ async function throughput(label, endpoint, prepareStream, requests) {
     for (const [name, call] of Object.entries(calls)) {
       const stream = await prepareStream(name, inFlight);
       const records = makeRecords(500, 100, inFlight);
-      await measure(call, stream, records, Math.max(2, Math.round(requests / 10)), inFlight); // warm-up
+      await measure(call, stream, records, Math.max(2, Math.round(requests / 4)), inFlight); // warm-up (the JIT)
       const result = await measure(call, stream, records, requests, inFlight);
       rows.push({ target: label, inFlight, name, ...result });
       console.log(`${label}  in flight ${inFlight}  ${name.padEnd(20)} ${result.recordsPerSecond.toFixed(0).padStart(8)} records/s  ${result.cpuMsPer1000.toFixed(2)} CPU ms/1k`);
@@ -168,20 +168,31 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 function coldImports(runs) {
+  const bareModule = join(root, 'bench/.tmp/bare-module.mjs');
+  mkdirSync(dirname(bareModule), { recursive: true });
+  writeFileSync(bareModule, 'export const nothing = 0;\n');
   const targets = {
     'bare node -e 0': null,
+    // The ES module loader's own start-up, which every ESM import below pays too.
+    'a one-line ES module': bareModule,
     'kinesis-edge': join(root, 'dist/index.js'),
+    // What the first call of a zod-validated operation (anything but the write path) adds, once.
+    'kinesis-edge, then zod/mini': [join(root, 'dist/index.js'), 'zod/mini'],
     'aws-sdk': '@aws-sdk/client-kinesis',
     'raw aws4fetch': 'aws4fetch',
   };
-  const rows = [];
-  for (const [name, specifier] of Object.entries(targets)) {
-    const args = specifier === null ? ['-e', '0'] : ['--input-type=module', '-e', `await import(${JSON.stringify(specifier)})`];
-    wallMs(args);
-    const ms = median(Array.from({ length: runs }, () => wallMs(args)));
-    rows.push({ name, ms });
-    console.log(`import  ${name.padEnd(20)} ${ms.toFixed(1)} ms`);
+  const argsFor = (specifier) =>
+    specifier === null
+      ? ['-e', '0']
+      : ['--input-type=module', '-e', [specifier].flat().map((s) => `await import(${JSON.stringify(s)});`).join(' ')];
+  const samples = Object.fromEntries(Object.keys(targets).map((name) => [name, []]));
+  for (const specifier of Object.values(targets)) wallMs(argsFor(specifier)); // disk cache warm
+  // Interleaved rounds, so that a slow moment of a shared machine hits every row alike.
+  for (let round = 0; round < runs; round++) {
+    for (const [name, specifier] of Object.entries(targets)) samples[name].push(wallMs(argsFor(specifier)));
   }
+  const rows = Object.keys(targets).map((name) => ({ name, ms: median(samples[name]) }));
+  for (const row of rows) console.log(`import  ${row.name.padEnd(20)} ${row.ms.toFixed(1)} ms`);
   const bare = rows[0].ms;
   for (const row of rows) row.cost = Math.max(0, row.ms - bare);
   return rows;
@@ -209,7 +220,7 @@ async function main() {
     };
     const localRows = await throughput('kinesis-local', local.endpoint, prepare, quick ? 4 : 12);
     const bundles = await bundleSizes();
-    const imports = coldImports(quick ? 3 : 9);
+    const imports = coldImports(quick ? 5 : 21);
     const producerSection = await runProducerBench({ root, nullEndpoint: nullEndpoint.endpoint, localEndpoint: local.endpoint, quick });
     const { runEventStreamBench } = await import('./event-stream.mjs');
     const eventStreamSection = await runEventStreamBench({ root, localEndpoint: local.endpoint, quick });
@@ -284,7 +295,7 @@ ${throughputTable([...nullRows, ...localRows])}
 | --- | --- | --- | --- |
 ${bundles.map((b) => `| ${b.name} | ${b.minified} | ${b.gzip} | ${ratio(b.gzip, edgeBundle.gzip)} |`).join('\n')}
 
-## 3. Cold import (median of ${quick ? 3 : 9} fresh \`node\` processes)
+## 3. Cold import (median of ${quick ? 5 : 21} fresh \`node\` processes per row, rows interleaved)
 
 | import | wall ms | cost above bare node |
 | --- | --- | --- |
