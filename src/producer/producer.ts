@@ -558,6 +558,10 @@ class KinesisProducer {
   /** Whether buckets should send without lingering. */
   #urgent(): boolean {
     if (this.#flushing > 0 || this.#closed) return true;
+    // A full buffer admits no record until some are sent, so lingering cannot fill a request any
+    // further: it would only idle (with aggregation, whose requests hold far more than the buffer,
+    // every full buffer used to wait out the whole linger).
+    if (!this.#hasCapacity()) return true;
     let queued = 0;
     let queuedBytes = 0;
     for (const bucket of this.#bucketOrder) {
