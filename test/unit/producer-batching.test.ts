@@ -215,6 +215,19 @@ describe('producer linger, flush and close', () => {
     expect(kinesis.calls).toHaveLength(1);
   });
 
+  it('sends at once while the buffer is full: lingering could not add a record', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const kinesis = createFakeKinesis();
+    // Aggregated, ten small records are far from filling a request; they do fill the buffer.
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 60_000, maxBufferedRecords: 10, aggregation: true, predictShards: false });
+    const puts = Array.from({ length: 10 }, (_, i) => producer.put({ partitionKey: 'k', data: `${i}` }));
+    expect(producer.hasCapacity).toBe(false);
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 10, 1);
+
+    await Promise.all(puts);
+    expect(kinesis.calls).toHaveLength(1);
+  });
+
   it('flush() sends without lingering and resolves when the records put before it settled', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const kinesis = createFakeKinesis();
