@@ -17,6 +17,8 @@ export default defineConfig({
     lib: {
       entry: {
         index: 'src/index.ts',
+        // The API client without producer, consumer and enhanced fan-out: `kinesis-edge/client`.
+        'client-api': 'src/client-api.ts',
         // DOM code lives only behind this subpath: `kinesis-edge/tracker`.
         'tracker/index': 'src/tracker/index.ts',
         // The command line (`npx kinesis-edge tail <stream>`); nothing in the library imports it.
@@ -28,7 +30,9 @@ export default defineConfig({
       external: [/^aws4fetch/, /^zod/],
       output: {
         entryFileNames: '[name].js',
-        chunkFileNames: 'chunks/[name]-[hash].js',
+        // Lazily loaded chunks keep their module's name (the schemas of one operation); shared
+        // chunks get a neutral one, since they hold many modules.
+        chunkFileNames: (chunk) => (chunk.isDynamicEntry ? 'chunks/[name]-[hash].js' : 'chunks/shared-[hash].js'),
         // JSDoc lives in the .d.ts files and in src/; keeping it here only slows parsing at import.
         comments: { legal: true, annotation: true, jsdoc: false },
         banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : ''),

@@ -56,6 +56,16 @@ const APPS: App[] = [
     mustNotContain: ['PutRecords', 'createProducer', 'SubscribeToShard'],
   },
   {
+    name: 'client-only script (kinesis-edge/client)',
+    entry: 'apps/client-only.mjs',
+    imports: ['./client'],
+    // measured 18_178 (client, ListStreams paginator, DescribeStreamSummary and PutRecords, the
+    // zod/mini schemas of the first two)
+    maxGzipBytes: 20_000,
+    // The subpath has no producer, consumer or enhanced fan-out to leak.
+    mustNotContain: ['createProducer', 'KinesisProducerError', 'SubscribeToShard', 'GetRecords'],
+  },
+  {
     name: 'tracker (kinesis-edge/tracker)',
     entry: 'apps/tracker.mjs',
     imports: ['./tracker'],
