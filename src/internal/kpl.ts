@@ -94,6 +94,16 @@ export function createAggregatedRecordSizer(): AggregatedRecordSizer {
     return grow + lengthDelimitedSize(body);
   };
 
+  // A producer asks sizeWith(record) and then adds that same record: its growth is kept for add(),
+  // checked against the fields it depends on (a caller may change the object in between).
+  let lastRecord: KplUserRecord | undefined;
+  let lastKey = '';
+  let lastHashKey: string | undefined;
+  let lastDataLength = 0;
+  let lastGrowth = 0;
+  const isLast = (record: KplUserRecord): boolean =>
+    record === lastRecord && record.partitionKey === lastKey && record.explicitHashKey === lastHashKey && record.data.length === lastDataLength;
+
   return {
     get size() {
       return MAGIC_SIZE + protobufSize + DIGEST_SIZE;
@@ -102,10 +112,16 @@ export function createAggregatedRecordSizer(): AggregatedRecordSizer {
       return count;
     },
     sizeWith(record) {
-      return MAGIC_SIZE + protobufSize + growth(record) + DIGEST_SIZE;
+      lastRecord = record;
+      lastKey = record.partitionKey;
+      lastHashKey = record.explicitHashKey;
+      lastDataLength = record.data.length;
+      lastGrowth = growth(record);
+      return MAGIC_SIZE + protobufSize + lastGrowth + DIGEST_SIZE;
     },
     add(record) {
-      protobufSize += growth(record);
+      protobufSize += isLast(record) ? lastGrowth : growth(record);
+      lastRecord = undefined;
       count++;
       if (!partitionKeys.has(record.partitionKey)) {
         partitionKeys.set(record.partitionKey, partitionKeys.size);
@@ -152,8 +168,12 @@ export function encodeAggregatedRecord(records: readonly KplUserRecord[]): Uint8
 
   const partitionKeyIndexes = new Map<string, number>();
   const explicitHashKeyIndexes = new Map<string, number>();
-  const partitionKeyBytes: Uint8Array[] = [];
-  const explicitHashKeyBytes: Uint8Array[] = [];
+  // The tables' keys and their UTF-8 lengths, written straight into the output (encoding each key
+  // into its own array first cost more than the rest of the encoding for short records).
+  const partitionKeys: string[] = [];
+  const partitionKeyLengths: number[] = [];
+  const explicitHashKeys: string[] = [];
+  const explicitHashKeyLengths: number[] = [];
   const recordPartitionKeyIndex = new Array<number>(records.length);
   const recordExplicitHashKeyIndex = new Array<number | undefined>(records.length);
   const recordBodySizes = new Array<number>(records.length);
@@ -163,21 +183,23 @@ export function encodeAggregatedRecord(records: readonly KplUserRecord[]): Uint8
     const record = records[i]!;
     let partitionKeyIndex = partitionKeyIndexes.get(record.partitionKey);
     if (partitionKeyIndex === undefined) {
-      partitionKeyIndex = partitionKeyBytes.length;
+      partitionKeyIndex = partitionKeys.length;
       partitionKeyIndexes.set(record.partitionKey, partitionKeyIndex);
-      const bytes = encodeUtf8(record.partitionKey);
-      partitionKeyBytes.push(bytes);
-      protobufSize += lengthDelimitedSize(bytes.length);
+      const length = utf8ByteLength(record.partitionKey);
+      partitionKeys.push(record.partitionKey);
+      partitionKeyLengths.push(length);
+      protobufSize += lengthDelimitedSize(length);
     }
     let explicitHashKeyIndex: number | undefined;
     if (record.explicitHashKey !== undefined) {
       explicitHashKeyIndex = explicitHashKeyIndexes.get(record.explicitHashKey);
       if (explicitHashKeyIndex === undefined) {
-        explicitHashKeyIndex = explicitHashKeyBytes.length;
+        explicitHashKeyIndex = explicitHashKeys.length;
         explicitHashKeyIndexes.set(record.explicitHashKey, explicitHashKeyIndex);
-        const bytes = encodeUtf8(record.explicitHashKey);
-        explicitHashKeyBytes.push(bytes);
-        protobufSize += lengthDelimitedSize(bytes.length);
+        const length = utf8ByteLength(record.explicitHashKey);
+        explicitHashKeys.push(record.explicitHashKey);
+        explicitHashKeyLengths.push(length);
+        protobufSize += lengthDelimitedSize(length);
       }
     }
     const body = recordBodySize(partitionKeyIndex, explicitHashKeyIndex, record.data.length);
@@ -193,11 +215,11 @@ export function encodeAggregatedRecord(records: readonly KplUserRecord[]): Uint8
   out[2] = MAGIC_2;
   out[3] = MAGIC_3;
   let pos = MAGIC_SIZE;
-  for (const bytes of partitionKeyBytes) {
-    pos = writeBytesField(out, pos, TAG_PARTITION_KEY_TABLE, bytes);
+  for (let i = 0; i < partitionKeys.length; i++) {
+    pos = writeStringField(out, pos, TAG_PARTITION_KEY_TABLE, partitionKeys[i]!, partitionKeyLengths[i]!);
   }
-  for (const bytes of explicitHashKeyBytes) {
-    pos = writeBytesField(out, pos, TAG_EXPLICIT_HASH_KEY_TABLE, bytes);
+  for (let i = 0; i < explicitHashKeys.length; i++) {
+    pos = writeStringField(out, pos, TAG_EXPLICIT_HASH_KEY_TABLE, explicitHashKeys[i]!, explicitHashKeyLengths[i]!);
   }
   for (let i = 0; i < records.length; i++) {
     out[pos++] = TAG_RECORDS;
@@ -419,6 +441,19 @@ function writeVarint(out: Uint8Array, pos: number, value: number): number {
   }
   out[pos++] = value;
   return pos;
+}
+
+/**
+ * Writes a string field whose UTF-8 length is `length`. When that equals the string's length
+ * every character is ASCII (any other takes at least two bytes per UTF-16 unit), so the bytes are
+ * its char codes; otherwise it is encoded (a lone surrogate as U+FFFD, as `encodeUtf8` does).
+ */
+function writeStringField(out: Uint8Array, pos: number, tag: number, text: string, length: number): number {
+  if (length !== text.length) return writeBytesField(out, pos, tag, encodeUtf8(text));
+  out[pos++] = tag;
+  pos = writeVarint(out, pos, length);
+  for (let i = 0; i < length; i++) out[pos + i] = text.charCodeAt(i);
+  return pos + length;
 }
 
 function writeBytesField(out: Uint8Array, pos: number, tag: number, bytes: Uint8Array): number {

@@ -6,7 +6,7 @@
  * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
  * https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md
  */
-import { createAggregatedRecordSizer, encodeAggregatedRecord, type AggregatedRecordSizer } from '../internal/kpl.ts';
+import { createAggregatedRecordSizer, encodeAggregatedRecord, type AggregatedRecordSizer, type KplUserRecord } from '../internal/kpl.ts';
 import type { Bucket } from './queue.ts';
 import type { BufferedRecord } from './record.ts';
 
@@ -142,7 +142,8 @@ function takeAggregated(
   // with the same hash key input are sure to share a shard (the KCL drops user records whose hash
   // key is outside the shard the aggregate landed on).
   const group = bucket.isShard ? '' : record.explicitHashKey !== undefined ? `h${record.explicitHashKey}` : `p${record.partitionKey}`;
-  const user = { partitionKey: record.partitionKey, explicitHashKey: record.explicitHashKey, data: record.data };
+  // A buffered record is itself a KPL user record (partitionKey, explicitHashKey, data).
+  const user: KplUserRecord = record;
   const current = open.get(group);
 
   if (options.perKey) {
@@ -200,11 +201,6 @@ function takeAggregated(
 /** The Data of an entry as it goes on the wire. */
 export function entryData(entry: BatchEntry): Uint8Array {
   if (!entry.aggregated) return entry.records[0]!.data;
-  return encodeAggregatedRecord(
-    entry.records.map((record) => ({
-      partitionKey: record.partitionKey,
-      explicitHashKey: record.explicitHashKey,
-      data: record.data,
-    })),
-  );
+  // Buffered records are KPL user records as they are: no copy of each into a new object.
+  return encodeAggregatedRecord(entry.records);
 }
