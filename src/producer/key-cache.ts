@@ -1,6 +1,6 @@
 /**
  * What the producer learnt about partition keys it saw recently: that the key passes the
- * PutRecords entry rules, its UTF-8 length, and (once shards are predicted) its MD5 hash key.
+ * PutRecords entry rules, its UTF-8 length, and (once shards are predicted) the top of its MD5 hash key.
  * Real traffic repeats keys (users, sessions, devices); a key seen again skips that work.
  *
  * Bounded with two generations instead of a true LRU: lookups and inserts go to the young map, a
@@ -10,8 +10,8 @@
 export interface KnownKey {
   /** UTF-8 bytes of the key. */
   readonly keyBytes: number;
-  /** The MD5 hash key, filled in the first time shards are predicted for the key. */
-  hashKey: bigint | undefined;
+  /** The top 32 bits of its MD5 hash key, filled in the first time shards are predicted for the key. */
+  hashHigh: number | undefined;
 }
 
 export class KeyCache {
@@ -33,7 +33,7 @@ export class KeyCache {
 
   /** Records a key that passed validation. */
   add(key: string, keyBytes: number): KnownKey {
-    const known: KnownKey = { keyBytes, hashKey: undefined };
+    const known: KnownKey = { keyBytes, hashHigh: undefined };
     this.#add(key, known);
     return known;
   }

@@ -28,6 +28,7 @@ import {
   KinesisValidationError,
   type ValidationIssue,
 } from '../errors.ts';
+import { partitionKeyHashHigh } from '../internal/hash-key.ts';
 import { encodeUtf8, utf8ByteLength } from '../internal/utf8.ts';
 import { putRecords } from '../operations/put-records.ts';
 import { checkRecordBytes } from '../record-size.ts';
@@ -127,6 +128,43 @@ const NO_FAILURES: Record<ProducerFailureReason, number> = {
   rejected: 0,
   'retries-exhausted': 0,
 };
+
+/**
+ * The UTF-8 length of a partition key of 1 to 256 ASCII characters, else -1. Such a key passes
+ * every PutRecords rule for a partition key (1 to 256 characters, well-formed UTF-16: see
+ * `checkPartitionKey` in put-validation.ts), so the full check can be skipped; keys come this way
+ * far more often than they repeat within the key cache.
+ */
+function asciiKeyBytes(key: string): number {
+  const length = key.length;
+  if (length === 0 || length > 256) return -1;
+  for (let i = 0; i < length; i++) if (key.charCodeAt(i) >= 0x80) return -1;
+  return length;
+}
+
+/** A record refused by the PutRecords rules (`cause`): `too-large` when the size rule broke, else `invalid`. */
+function refused(record: ProducerRecord, cause: unknown): KinesisProducerError {
+  const tooLarge = isKinesisValidationError(cause) && cause.issues.some((issue) => issue.path === 'Data');
+  return new KinesisProducerError({
+    reason: tooLarge ? 'too-large' : 'invalid',
+    record,
+    detail: cause instanceof Error ? cause.message : String(cause),
+    cause,
+  });
+}
+
+/**
+ * The open shard of a record: from the top 32 bits of its hash key when they decide it (almost
+ * always), else from the whole key (an explicit hash key, or a key on a range boundary).
+ */
+function shardOf(map: ShardMap, record: BufferedRecord): string | undefined {
+  if (record.explicitHashKey === undefined) {
+    record.hashHigh ??= partitionKeyHashHigh(record.partitionKey);
+    const shardId = map.shardForHigh(record.hashHigh);
+    if (shardId !== undefined) return shardId;
+  }
+  return map.shardFor(recordHashKey(record));
+}
 
 /**
  * Creates a producer that batches records into PutRecords requests for one stream.
@@ -293,37 +331,44 @@ class KinesisProducer {
     }
     const explicitHashKey = record.explicitHashKey;
     // Without an explicitHashKey the entry rules depend on the partition key alone: a key that
-    // passed them recently passes again.
-    let known = explicitHashKey === undefined && typeof partitionKey === 'string' ? this.#keys.get(partitionKey) : undefined;
-    let keyBytes: number;
-    try {
+    // passed them recently passes again, and so does a short ASCII key (see asciiKeyBytes).
+    let known: KnownKey | undefined;
+    if (explicitHashKey === undefined && typeof partitionKey === 'string') {
+      known = this.#keys.get(partitionKey);
       if (known === undefined) {
+        const asciiBytes = asciiKeyBytes(partitionKey);
+        if (asciiBytes > 0) known = this.#keys.add(partitionKey, asciiBytes);
+      }
+    }
+    let keyBytes: number;
+    if (known !== undefined) {
+      keyBytes = known.keyBytes;
+    } else {
+      try {
         // The core rules, so that a record the producer accepts is one PutRecords accepts.
         const issues: ValidationIssue[] = [];
         checkPutRecordsEntry({ Data: EMPTY, PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey }, '', issues);
         if (issues.length) throw new KinesisValidationError('PutRecords', 'input', issues);
         keyBytes = utf8ByteLength(partitionKey);
         if (explicitHashKey === undefined) known = this.#keys.add(partitionKey, keyBytes);
-      } else {
-        keyBytes = known.keyBytes;
+      } catch (cause) {
+        return refused(record, cause);
       }
-      const sizeIssues = checkRecordBytes(keyBytes + data.length, this.#client.limits);
-      if (sizeIssues.length > 0) throw new KinesisValidationError('PutRecords', 'input', sizeIssues);
-    } catch (cause) {
-      const tooLarge = isKinesisValidationError(cause) && cause.issues.some((issue) => issue.path === 'Data');
-      return new KinesisProducerError({
-        reason: tooLarge ? 'too-large' : 'invalid',
-        record,
-        detail: cause instanceof Error ? cause.message : String(cause),
-        cause,
-      });
     }
     const size = keyBytes + data.length;
+    // checkRecordBytes allocates (an empty list when the record fits): asked only for the message.
+    if (size > this.#client.limits.maxRecordBytes) {
+      return refused(record, new KinesisValidationError('PutRecords', 'input', checkRecordBytes(size, this.#client.limits)));
+    }
     const config = this.#config;
     if (size > config.maxBatchBytes || size > config.maxBufferedBytes) {
       const limit = Math.min(config.maxBatchBytes, config.maxBufferedBytes);
       return new KinesisProducerError({ reason: 'too-large', record, detail: `partition key + data is ${size} bytes, more than the producer's limit of ${limit}` });
     }
+    // Shards are predicted from the hash key: computed now, once per key while the key is cached.
+    const map = this.#shardMap;
+    let hashHigh: number | undefined;
+    if (known !== undefined && map !== undefined && !map.isDisabled) hashHigh = known.hashHigh ??= partitionKeyHashHigh(partitionKey);
     const putAt = this.#clock();
     return {
       seq: this.#seq++,
@@ -333,7 +378,7 @@ class KinesisProducer {
       data,
       keyBytes,
       size,
-      hashKey: known?.hashKey,
+      hashHigh,
       putAt,
       deadline: putAt + config.recordTtlMs,
       state: 'waiting',
@@ -415,17 +460,10 @@ class KinesisProducer {
   #bucketFor(record: BufferedRecord): Bucket {
     const map = this.#shardMap;
     if (map !== undefined && map.isReady) {
-      record.hashKey ??= this.#hashKey(record);
-      const shardId = map.shardFor(record.hashKey);
+      const shardId = shardOf(map, record);
       if (shardId !== undefined) return this.#bucket(shardId, true);
     }
     return this.#bucket(STREAM_BUCKET, false);
-  }
-
-  #hashKey(record: BufferedRecord): bigint {
-    const known: KnownKey | undefined = record.explicitHashKey === undefined ? this.#keys.get(record.partitionKey) : undefined;
-    if (known === undefined) return recordHashKey(record);
-    return (known.hashKey ??= recordHashKey(record));
   }
 
   #bucket(id: string, isShard: boolean): Bucket {

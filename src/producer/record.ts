@@ -44,8 +44,11 @@ export interface BufferedRecord {
   /** UTF-8 bytes of the partition key, and key + data as the service counts the record. */
   readonly keyBytes: number;
   readonly size: number;
-  /** The 128-bit hash key, computed only when shards are predicted. */
-  hashKey: bigint | undefined;
+  /**
+   * The top 32 bits of the partition key's MD5 hash key (see `partitionKeyHashHigh`), computed
+   * only when shards are predicted and there is no explicit hash key.
+   */
+  hashHigh: number | undefined;
   readonly putAt: number;
   readonly deadline: number;
   state: RecordState;

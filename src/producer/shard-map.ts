@@ -46,10 +46,34 @@ export function predictShard<T extends ShardWithHashKeyRange>(
 const MIN_REFRESH_INTERVAL_MS = 1_000;
 const RETRY_AFTER_ERROR_MS = 5_000;
 
+/** The low 96 bits of a hash key. */
+const LOW_96_BITS = (1n << 96n) - 1n;
+
 interface OpenRange {
   shardId: string;
   start: bigint;
   end: bigint;
+  /**
+   * The top 32 bits of `start` and `end`, and whether every key with those top bits is inside
+   * the range on that side (the other 96 bits of `start` all zero, of `end` all ones, as with
+   * shards split at powers of two, or one shard over the whole key space).
+   */
+  startHigh: number;
+  endHigh: number;
+  startHighInside: boolean;
+  endHighInside: boolean;
+}
+
+function openRange(shardId: string, start: bigint, end: bigint): OpenRange {
+  return {
+    shardId,
+    start,
+    end,
+    startHigh: Number(start >> 96n),
+    endHigh: Number(end >> 96n),
+    startHighInside: (start & LOW_96_BITS) === 0n,
+    endHighInside: (end & LOW_96_BITS) === LOW_96_BITS,
+  };
 }
 
 /**
@@ -127,6 +151,28 @@ export class ShardMap {
     return undefined;
   }
 
+  /**
+   * The open shard holding every hash key whose top 32 bits are `high` (see
+   * `partitionKeyHashHigh`), or undefined when those bits do not decide it: no map yet, no range,
+   * or `high` on a range boundary that the low bits decide (about 2^-32 of keys per boundary);
+   * then ask {@link shardFor} with the whole key.
+   */
+  shardForHigh(high: number): string | undefined {
+    const ranges = this.#ranges;
+    if (ranges === undefined) return undefined;
+    let low = 0;
+    let top = ranges.length - 1;
+    while (low <= top) {
+      const mid = (low + top) >> 1;
+      const range = ranges[mid]!;
+      if (high < range.startHigh) top = mid - 1;
+      else if (high > range.endHigh) low = mid + 1;
+      else if ((high > range.startHigh || range.startHighInside) && (high < range.endHigh || range.endHighInside)) return range.shardId;
+      else return undefined;
+    }
+    return undefined;
+  }
+
   /** Whether `shardId` is an open shard of the current map. */
   hasShard(shardId: string): boolean {
     return this.#ranges?.some((range) => range.shardId === shardId) ?? false;
@@ -161,11 +207,7 @@ export class ShardMap {
       }
       for (const shard of all) {
         if (shard.SequenceNumberRange?.EndingSequenceNumber !== undefined) continue;
-        open.push({
-          shardId: shard.ShardId,
-          start: BigInt(shard.HashKeyRange.StartingHashKey),
-          end: BigInt(shard.HashKeyRange.EndingHashKey),
-        });
+        open.push(openRange(shard.ShardId, BigInt(shard.HashKeyRange.StartingHashKey), BigInt(shard.HashKeyRange.EndingHashKey)));
       }
       open.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
       if (open.length === 0) throw new Error(`ListShards returned no open shard for ${this.#stream.StreamName ?? this.#stream.StreamARN}`);

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { predictShard, recordHashKey, createProducer } from '../../src/producer/index.ts';
+import { partitionKeyHashHigh, partitionKeyToHashKey } from '../../src/internal/hash-key.ts';
+import { ShardMap } from '../../src/producer/shard-map.ts';
 import { awsError } from '../support/fake-fetch.ts';
 import { advanceUntil, createFakeKinesis, evenShards, keysOnShard, md5HashKey, type FakeShard } from './producer-fake-kinesis.ts';
 
@@ -60,6 +62,41 @@ describe('recordHashKey and predictShard', () => {
 
   it('needs a partition key or an explicit hash key', () => {
     expect(() => recordHashKey({})).toThrow(TypeError);
+  });
+});
+
+describe('ShardMap.shardForHigh', () => {
+  async function loadedMap(shards: number): Promise<ShardMap> {
+    const kinesis = createFakeKinesis({ shards });
+    let loaded!: () => void;
+    const ready = new Promise<void>((resolve) => (loaded = resolve));
+    const map = new ShardMap({ client: kinesis.client, stream: { StreamName: 'clicks' }, now: () => Date.now(), onLoaded: () => loaded(), onError: () => {} });
+    map.refresh();
+    await ready;
+    return map;
+  }
+
+  it('agrees with the whole hash key, and leaves a range boundary the low bits decide to it', async () => {
+    for (const count of [1, 3, 4, 7]) {
+      const map = await loadedMap(count);
+      for (let i = 0; i < 2_000; i++) {
+        const key = `user-${i}`;
+        const hashKey = partitionKeyToHashKey(key);
+        expect(partitionKeyHashHigh(key)).toBe(Number(hashKey >> 96n));
+        const byHigh = map.shardForHigh(partitionKeyHashHigh(key));
+        if (byHigh !== undefined) expect(byHigh).toBe(map.shardFor(hashKey));
+      }
+      const shards = evenShards(count);
+      for (const shard of shards.slice(1)) {
+        // The top bits of a start: decided by them only when the start's low 96 bits are zero (4 shards).
+        const start = BigInt(shard.HashKeyRange.StartingHashKey);
+        const high = Number(start >> 96n);
+        const decided = (start & ((1n << 96n) - 1n)) === 0n;
+        expect(map.shardForHigh(high)).toBe(decided ? shard.ShardId : undefined);
+      }
+      expect(map.shardForHigh(0)).toBe(shards[0]!.ShardId);
+      expect(map.shardForHigh(0xffffffff)).toBe(shards[count - 1]!.ShardId);
+    }
   });
 });
 
