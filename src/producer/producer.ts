@@ -36,6 +36,7 @@ import { backoffDelay } from '../retry.ts';
 import { checkPutRecordsEntry, streamIdentityIssues } from '../put-validation.ts';
 import type { PutRecordsOutput, PutRecordsRequestEntry } from '../shapes.ts';
 import { buildBatch, entryData, type Batch } from './batch.ts';
+import { DataCopier, type DataChunk } from './data-copy.ts';
 import { KinesisProducerError, type ProducerFailureReason } from './errors.ts';
 import { KeyCache, type KnownKey } from './key-cache.ts';
 import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, type ResolvedProducerOptions } from './options.ts';
@@ -222,6 +223,8 @@ class KinesisProducer {
   #seq = 0;
   /** Partition keys seen recently (validated, their UTF-8 length and hash key). */
   readonly #keys = new KeyCache(KNOWN_KEYS);
+  /** Where the copies of records' data go. */
+  readonly #copier = new DataCopier();
   #bufferedRecords = 0;
   #bufferedBytes = 0;
   #inFlightRecords = 0;
@@ -320,7 +323,7 @@ class KinesisProducer {
     const raw = record.data;
     let data: Uint8Array;
     if (typeof raw === 'string') data = encodeUtf8(raw);
-    else if (raw instanceof Uint8Array) data = new Uint8Array(raw); // a copy: the caller may reuse its buffer
+    else if (raw instanceof Uint8Array) data = raw; // copied once the record passes: the caller may reuse its buffer
     else return new KinesisProducerError({ reason: 'invalid', record, detail: 'data must be a Uint8Array or a string' });
 
     let partitionKey = record.partitionKey;
@@ -369,6 +372,11 @@ class KinesisProducer {
     const map = this.#shardMap;
     let hashHigh: number | undefined;
     if (known !== undefined && map !== undefined && !map.isDisabled) hashHigh = known.hashHigh ??= partitionKeyHashHigh(partitionKey);
+    let dataChunk: DataChunk | undefined;
+    if (data === raw) {
+      data = this.#copier.copy(raw, this.#bufferedBytes);
+      dataChunk = this.#copier.lastChunk;
+    }
     const putAt = this.#clock();
     return {
       seq: this.#seq++,
@@ -376,6 +384,7 @@ class KinesisProducer {
       partitionKey,
       explicitHashKey,
       data,
+      dataChunk,
       keyBytes,
       size,
       hashHigh,
@@ -770,11 +779,14 @@ class KinesisProducer {
       if (code === undefined && shardId !== undefined && sequenceNumber !== undefined) {
         entry.bucket.limiter.onSuccess();
         if (entry.bucket.isShard && shardId !== entry.bucket.id) staleMap = true;
-        entry.records.forEach((record, index) => {
-          const stored: PutResult = { shardId, sequenceNumber, attempts: record.attempts };
-          if (entry.aggregated) stored.subSequenceNumber = index;
+        const records = entry.records;
+        for (let index = 0; index < records.length; index++) {
+          const record = records[index]!;
+          const stored: PutResult = entry.aggregated
+            ? { shardId, sequenceNumber, attempts: record.attempts, subSequenceNumber: index }
+            : { shardId, sequenceNumber, attempts: record.attempts };
           this.#succeed(record, stored);
-        });
+        }
         continue;
       }
       const name = code ?? 'MissingResult';
@@ -893,6 +905,11 @@ class KinesisProducer {
       this.#bufferedBytes -= record.size;
     }
     record.state = 'done';
+    // Once: #succeed and #fail return early for a record already done.
+    if (record.dataChunk !== undefined) {
+      this.#copier.release(record.dataChunk);
+      record.dataChunk = undefined;
+    }
   }
 
   #succeed(record: BufferedRecord, result: PutResult): void {

@@ -2,6 +2,7 @@
  * Records as the producer's user gives them and gets them back, and the producer's bookkeeping for
  * one record while it is buffered.
  */
+import type { DataChunk } from './data-copy.ts';
 
 /** One record for {@link createProducer}'s `put()` and `send()`. */
 export interface ProducerRecord {
@@ -41,6 +42,8 @@ export interface BufferedRecord {
   readonly partitionKey: string;
   readonly explicitHashKey: string | undefined;
   readonly data: Uint8Array;
+  /** The shared chunk `data` was copied into (see data-copy.ts), until the record settles. */
+  dataChunk: DataChunk | undefined;
   /** UTF-8 bytes of the partition key, and key + data as the service counts the record. */
   readonly keyBytes: number;
   readonly size: number;
