@@ -44,7 +44,7 @@ export interface BuildOptions {
   aggregateMaxBytes: number | undefined;
 }
 
-/** How far one bucket is scanned past records it cannot take (per-key ordering skips keys). */
+/** How many queued records of one bucket are scanned past records it cannot take (per-key ordering skips keys). */
 const MAX_SCAN_PER_BUCKET = 5_000;
 
 interface OpenAggregate {
@@ -70,9 +70,8 @@ export function buildBatch(buckets: readonly Bucket[], options: BuildOptions): B
     const open = new Map<string, OpenAggregate>();
     let scanned = 0;
 
-    for (const record of bucket.queue.records()) {
+    for (const record of bucket.queue.queuedRecords()) {
       if (++scanned > MAX_SCAN_PER_BUCKET) break;
-      if (record.state !== 'queued') continue;
       const key = record.partitionKey;
       if (perKey && (blockedKeys.has(key) || busyKeys.has(key))) continue;
 

@@ -333,20 +333,20 @@ class KinesisProducer {
       return new KinesisProducerError({ reason: 'invalid', record, detail: 'the partitionKey option threw', cause });
     }
     const explicitHashKey = record.explicitHashKey;
-    // Without an explicitHashKey the entry rules depend on the partition key alone: a key that
-    // passed them recently passes again, and so does a short ASCII key (see asciiKeyBytes).
+    // Without an explicitHashKey the entry rules depend on the partition key alone. A short ASCII
+    // key passes them and its UTF-8 length is its length (see asciiKeyBytes): seeing that costs
+    // less than a cache lookup, so only other keys go through the key cache, where a key that
+    // passed recently passes again.
+    let keyBytes = -1;
     let known: KnownKey | undefined;
     if (explicitHashKey === undefined && typeof partitionKey === 'string') {
-      known = this.#keys.get(partitionKey);
-      if (known === undefined) {
-        const asciiBytes = asciiKeyBytes(partitionKey);
-        if (asciiBytes > 0) known = this.#keys.add(partitionKey, asciiBytes);
+      keyBytes = asciiKeyBytes(partitionKey);
+      if (keyBytes < 0) {
+        known = this.#keys.get(partitionKey);
+        if (known !== undefined) keyBytes = known.keyBytes;
       }
     }
-    let keyBytes: number;
-    if (known !== undefined) {
-      keyBytes = known.keyBytes;
-    } else {
+    if (keyBytes < 0) {
       try {
         // The core rules, so that a record the producer accepts is one PutRecords accepts.
         const issues: ValidationIssue[] = [];
@@ -368,10 +368,12 @@ class KinesisProducer {
       const limit = Math.min(config.maxBatchBytes, config.maxBufferedBytes);
       return new KinesisProducerError({ reason: 'too-large', record, detail: `partition key + data is ${size} bytes, more than the producer's limit of ${limit}` });
     }
-    // Shards are predicted from the hash key: computed now, once per key while the key is cached.
+    // Shards are predicted from the hash key: computed now (for a cached key, once while it is cached).
     const map = this.#shardMap;
     let hashHigh: number | undefined;
-    if (known !== undefined && map !== undefined && !map.isDisabled) hashHigh = known.hashHigh ??= partitionKeyHashHigh(partitionKey);
+    if (explicitHashKey === undefined && map !== undefined && !map.isDisabled) {
+      hashHigh = known === undefined ? partitionKeyHashHigh(partitionKey) : (known.hashHigh ??= partitionKeyHashHigh(partitionKey));
+    }
     let dataChunk: DataChunk | undefined;
     if (data === raw) {
       data = this.#copier.copy(raw, this.#bufferedBytes);

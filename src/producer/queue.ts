@@ -124,6 +124,20 @@ export class RecordQueue {
     }
   }
 
+  /**
+   * Queued records from the oldest. Unlike {@link records}, it starts at the first queued record:
+   * the records in flight before it (a whole request or more) are not walked past for each batch.
+   */
+  *queuedRecords(): Generator<BufferedRecord> {
+    this.compact();
+    if (this.firstQueued() === undefined) return;
+    const items = this.#items;
+    for (let i = this.#firstQueuedFrom; i < items.length; i++) {
+      const record = items[i]!;
+      if (record.state === 'queued') yield record;
+    }
+  }
+
   /** The oldest queued record, if any. */
   firstQueued(): BufferedRecord | undefined {
     if (this.queued === 0) return undefined;
