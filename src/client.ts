@@ -105,10 +105,10 @@ export interface CallOptions {
 export interface OperationSpec {
   name: string;
   /**
-   * The caller's input → the request's JSON text (blobs as base64, timestamps as epoch seconds);
-   * throws `KinesisValidationError`.
+   * The caller's input → the request's JSON, as text or as its UTF-8 bytes (blobs as base64,
+   * timestamps as epoch seconds); throws `KinesisValidationError`.
    */
-  input: (input: unknown, limits: RecordLimits) => string;
+  input: (input: unknown, limits: RecordLimits) => string | Uint8Array<ArrayBuffer>;
   /**
    * A 2xx response's parsed JSON → the output; `undefined` when the operation has none. The service
    * may send `null` for an absent member: the output function treats those as absent ({@link deleteNulls}).
@@ -198,7 +198,7 @@ export function getClockOffset(client: KinesisClient): number {
  * Validate an input as `send()` would and return the request body it would send (AWS JSON 1.1:
  * blobs as base64, timestamps as epoch seconds), without sending anything.
  */
-export async function requestBody(client: KinesisClient, operation: OperationSpec, input: unknown): Promise<string> {
+export async function requestBody(client: KinesisClient, operation: OperationSpec, input: unknown): Promise<string | Uint8Array<ArrayBuffer>> {
   if (operation.load) await operation.load();
   return operation.input(input, client.limits);
 }
@@ -410,6 +410,7 @@ export async function withRetries<T>(
 export async function send(client: KinesisClient, operation: OperationSpec, input: unknown, options: CallOptions = {}): Promise<unknown> {
   const { signal } = options;
   // UTF-8 bytes once, for both the signature's body hash and fetch (each would encode a string again).
-  const body = encodeUtf8(await requestBody(client, operation, input));
+  const text = await requestBody(client, operation, input);
+  const body = typeof text === 'string' ? encodeUtf8(text) : text;
   return withRetries(client, operation.name, signal, () => attemptOnce(client, operation, body, signal));
 }

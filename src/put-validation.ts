@@ -19,6 +19,7 @@
  */
 import { KinesisValidationError, type ValidationIssue } from './errors.ts';
 import { encodeBase64 } from './internal/base64.ts';
+import { base64Length, BodyWriter } from './internal/body-writer.ts';
 import { isValidExplicitHashKey, MAX_HASH_KEY } from './internal/hash-key.ts';
 import { encodeUtf8, isWellFormedUtf16, utf8ByteLength } from './internal/utf8.ts';
 import { MAX_RECORDS_PER_PUT_RECORDS, type RecordLimits } from './limits.ts';
@@ -165,13 +166,20 @@ export function streamIdentityIssues(stream: Record<string, unknown>): Validatio
 
 const PUT_RECORDS_KEYS: ReadonlySet<string> = new Set(['DryRun', 'Records', 'StreamARN', 'StreamId', 'StreamName']);
 
-/**
- * A JSON string literal. Valid partition keys rarely need escapes (no lone surrogates get this far),
- * so the common case skips `JSON.stringify`.
- */
-function jsonString(text: string): string {
-  return NEEDS_JSON_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+/** Members of an entry in the request body, in the model's order, as JSON text. */
+const DATA_OPEN = '{"Data":"';
+const HASH_KEY_OPEN = '","ExplicitHashKey":"';
+const PARTITION_KEY_OPEN = ',"PartitionKey":';
+
+/** A valid entry, measured for the body: what {@link validatePutRecordsInput} writes. */
+interface MeasuredEntry {
+  data: Uint8Array;
+  hashKey: string | undefined;
+  /** The partition key as JSON text: `"key"`, escaped only when it must be. */
+  keyJson: string | undefined;
+  keyJsonBytes: number;
 }
+
 // eslint-disable-next-line no-control-regex
 const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f]/;
 
@@ -192,17 +200,18 @@ function isValidEntry(entry: unknown): entry is { Data: Uint8Array | string; Par
 }
 
 /**
- * PutRecords input → the request's JSON text (`Data` as base64), or a `KinesisValidationError`
- * naming every bad field. Size limits (the client's `limits`) are checked once the shape is valid.
- * The text is built directly, in the members' model order (what `JSON.stringify` of the zod
- * schema's output gives, checked by the tests): 500 entry objects less to allocate and walk.
+ * PutRecords input → the request body as UTF-8 bytes (`Data` as base64), or a
+ * `KinesisValidationError` naming every bad field. Size limits (the client's `limits`) are checked
+ * once the shape is valid. The body is written directly (internal/body-writer.ts), in the
+ * members' model order: the same JSON as `JSON.stringify` of the zod schema's output, which the
+ * tests check.
  */
-export function validatePutRecordsInput(input: unknown, limits: RecordLimits): string {
+export function validatePutRecordsInput(input: unknown, limits: RecordLimits): Uint8Array<ArrayBuffer> {
   const issues: Issues = [];
   if (!isPlainObject(input)) throw new KinesisValidationError('PutRecords', 'input', [{ path: '', rule: 'must be an object' }]);
   checkDryRun(input.DryRun, issues);
   const records = input.Records;
-  const entries: string[] = [];
+  const entries: MeasuredEntry[] = [];
   let totalBytes = 0;
   const sizeIssues: Issues = [];
   if (!Array.isArray(records)) {
@@ -218,17 +227,26 @@ export function validatePutRecordsInput(input: unknown, limits: RecordLimits): s
         continue;
       }
       const { Data, ExplicitHashKey, PartitionKey } = entry;
-      const bytes = typeof Data === 'string' ? encodeUtf8(Data) : Data;
-      const size = (PartitionKey === undefined ? 0 : utf8ByteLength(PartitionKey)) + bytes.length;
+      const data = typeof Data === 'string' ? encodeUtf8(Data) : Data;
+      const keyBytes = PartitionKey === undefined ? 0 : utf8ByteLength(PartitionKey);
+      const size = keyBytes + data.length;
       totalBytes += size;
       if (size > limits.maxRecordBytes) {
         sizeIssues.push({ path: `Records[${index}].Data`, rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` });
       }
       if (issues.length || sizeIssues.length) continue; // no request will be sent
-      let json = `{"Data":"${encodeBase64(bytes)}"`;
-      if (ExplicitHashKey !== undefined) json += `,"ExplicitHashKey":"${ExplicitHashKey}"`;
-      if (PartitionKey !== undefined) json += `,"PartitionKey":${jsonString(PartitionKey)}`;
-      entries.push(`${json}}`);
+      let keyJson: string | undefined;
+      let keyJsonBytes = 0;
+      if (PartitionKey !== undefined) {
+        if (NEEDS_JSON_ESCAPE.test(PartitionKey)) {
+          keyJson = JSON.stringify(PartitionKey);
+          keyJsonBytes = utf8ByteLength(keyJson);
+        } else {
+          keyJson = `"${PartitionKey}"`;
+          keyJsonBytes = keyBytes + 2;
+        }
+      }
+      entries.push({ data, hashKey: ExplicitHashKey, keyJson, keyJsonBytes });
     }
     if (records.length === 0) issues.push({ path: 'Records', rule: 'must have at least 1 items' });
   }
@@ -241,11 +259,44 @@ export function validatePutRecordsInput(input: unknown, limits: RecordLimits): s
     sizeIssues.push({ path: 'Records', rule: `records total ${totalBytes} bytes, more than the request limit of ${limits.maxRequestBytes}` });
   }
   if (sizeIssues.length) throw new KinesisValidationError('PutRecords', 'input', sizeIssues);
-  let body = '{';
-  if (input.DryRun !== undefined) body += `"DryRun":${input.DryRun},`;
-  body += `"Records":[${entries.join(',')}]`;
-  for (const key of STREAM_MEMBERS) if (input[key] !== undefined) body += `,"${key}":${JSON.stringify(input[key])}`;
-  return `${body}}`;
+  return writePutRecordsBody(input, entries);
+}
+
+function writePutRecordsBody(input: Record<string, unknown>, entries: readonly MeasuredEntry[]): Uint8Array<ArrayBuffer> {
+  const head = `{${input.DryRun === undefined ? '' : `"DryRun":${input.DryRun},`}"Records":[`;
+  let tail = ']';
+  for (const key of STREAM_MEMBERS) if (input[key] !== undefined) tail += `,"${key}":${JSON.stringify(input[key])}`;
+  tail += '}';
+  const tailBytes = utf8ByteLength(tail);
+
+  let length = head.length + tailBytes + Math.max(0, entries.length - 1);
+  for (const entry of entries) {
+    // `{"Data":"` base64 `"` `}`, with the hash key (which closes the data's quote) and partition key between.
+    length += DATA_OPEN.length + base64Length(entry.data.length) + 2;
+    if (entry.hashKey !== undefined) length += HASH_KEY_OPEN.length + entry.hashKey.length;
+    if (entry.keyJson !== undefined) length += PARTITION_KEY_OPEN.length + entry.keyJsonBytes;
+  }
+
+  const body = new BodyWriter(length);
+  body.ascii(head);
+  for (let i = 0; i < entries.length; i++) {
+    const { data, hashKey, keyJson, keyJsonBytes } = entries[i]!;
+    if (i > 0) body.ascii(',');
+    body.ascii(DATA_OPEN);
+    body.base64(data);
+    if (hashKey !== undefined) {
+      body.ascii(HASH_KEY_OPEN);
+      body.ascii(hashKey);
+    }
+    body.ascii('"');
+    if (keyJson !== undefined) {
+      body.ascii(PARTITION_KEY_OPEN);
+      body.utf8(keyJson, keyJsonBytes);
+    }
+    body.ascii('}');
+  }
+  body.utf8(tail, tailBytes);
+  return body.finish();
 }
 
 const PUT_RECORD_KEYS: ReadonlySet<string> = new Set([

@@ -242,7 +242,7 @@ function readMessage(message: EventStreamMessage, status: number, requestId: str
 export function openEventStream(
   client: KinesisClient,
   operation: string,
-  body: string,
+  body: string | Uint8Array<ArrayBuffer>,
   connection: AbortSignal,
 ): Promise<Response> {
   const { state } = client;

@@ -25,8 +25,10 @@ type Outcome = { ok: true; body: string } | { ok: false; issues: readonly Valida
 function outcome(run: () => unknown): Outcome {
   try {
     const value = run();
-    // The plain validators return the request text; the zod path returns the object it stringifies to.
-    return { ok: true, body: typeof value === 'string' ? value : JSON.stringify(value) };
+    // The plain validators return the request body (PutRecords as UTF-8 bytes, PutRecord as text);
+    // the zod path returns the object it stringifies to.
+    const body = value instanceof Uint8Array ? new TextDecoder('utf-8', { fatal: true }).decode(value) : typeof value === 'string' ? value : JSON.stringify(value);
+    return { ok: true, body };
   } catch (error) {
     if (!(error instanceof KinesisValidationError)) throw error;
     return { ok: false, issues: error.issues };
