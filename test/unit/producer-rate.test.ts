@@ -81,8 +81,13 @@ describe('producer rate limiting', () => {
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 20 });
     const [hot] = keysOnShard(kinesis.shards, hotShard, 1, 'hot-');
     const cold = keysOnShard(kinesis.shards, 'shardId-000000000001', 20, 'cold-');
-    // Load the shard map first, so records are bucketed per shard from the start.
+    // Load the shard map first, so records are bucketed per shard from the start. ListShards is
+    // answered in real time (its schemas load through a dynamic import): wait for the map before
+    // fake time moves, or on a loaded machine the producer stops waiting for it after 1 s of fake
+    // time and the warm-up proves nothing.
     void producer.put({ partitionKey: cold[0]!, data: 'warm-up' });
+    for (let i = 0; i < 100_000 && producer.stats().shards === undefined; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(producer.stats().shards).toBe(2);
     await advanceUntil(kinesis, producer, () => producer.stats().stored === 1);
 
     const storedAt = new Map<string, number>();
