@@ -18,7 +18,6 @@
  * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecord.html
  */
 import { KinesisValidationError, type ValidationIssue } from './errors.ts';
-import { encodeBase64 } from './internal/base64.ts';
 import { base64Length, BodyWriter } from './internal/body-writer.ts';
 import { isValidExplicitHashKey, MAX_HASH_KEY } from './internal/hash-key.ts';
 import { encodeUtf8, isWellFormedUtf16, utf8ByteLength } from './internal/utf8.ts';
@@ -94,11 +93,6 @@ function isData(value: unknown): value is Uint8Array | string {
 
 function checkData(value: unknown, path: string, issues: Issues): void {
   if (!isData(value)) issues.push({ path, rule: 'must be a Uint8Array or a string' });
-}
-
-/** Record data as the wire's base64: bytes as they are, a string as its UTF-8 bytes. */
-export function dataToBase64(data: Uint8Array | string): string {
-  return encodeBase64(typeof data === 'string' ? encodeUtf8(data) : data);
 }
 
 /** Unknown members are refused (a typo such as `Partitionkey` would otherwise be dropped silently). */
@@ -310,8 +304,8 @@ const PUT_RECORD_KEYS: ReadonlySet<string> = new Set([
   'StreamName',
 ]);
 
-/** PutRecord input → the request's JSON text, or a `KinesisValidationError`; see {@link validatePutRecordsInput}. */
-export function validatePutRecordInput(input: unknown, limits: RecordLimits): string {
+/** PutRecord input → the request body as UTF-8 bytes, or a `KinesisValidationError`; see {@link validatePutRecordsInput}. */
+export function validatePutRecordInput(input: unknown, limits: RecordLimits): Uint8Array<ArrayBuffer> {
   if (!isPlainObject(input)) throw new KinesisValidationError('PutRecord', 'input', [{ path: '', rule: 'must be an object' }]);
   const issues: Issues = [];
   const { Data, DryRun, ExplicitHashKey, PartitionKey, SequenceNumberForOrdering } = input;
@@ -336,13 +330,22 @@ export function validatePutRecordInput(input: unknown, limits: RecordLimits): st
       { path: 'Data', rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` },
     ]);
   }
-  const wire: Record<string, unknown> = { Data: dataToBase64(Data as Uint8Array | string) };
-  if (DryRun !== undefined) wire.DryRun = DryRun;
-  if (ExplicitHashKey !== undefined) wire.ExplicitHashKey = ExplicitHashKey;
-  if (PartitionKey !== undefined) wire.PartitionKey = PartitionKey;
-  if (SequenceNumberForOrdering !== undefined) wire.SequenceNumberForOrdering = SequenceNumberForOrdering;
-  for (const key of STREAM_MEMBERS) if (input[key] !== undefined) wire[key] = input[key];
-  return JSON.stringify(wire);
+  // The members after `Data`, in the model's order; `Data` is written as base64 in place before them.
+  const rest: Record<string, unknown> = {};
+  if (DryRun !== undefined) rest.DryRun = DryRun;
+  if (ExplicitHashKey !== undefined) rest.ExplicitHashKey = ExplicitHashKey;
+  if (PartitionKey !== undefined) rest.PartitionKey = PartitionKey;
+  if (SequenceNumberForOrdering !== undefined) rest.SequenceNumberForOrdering = SequenceNumberForOrdering;
+  for (const key of STREAM_MEMBERS) if (input[key] !== undefined) rest[key] = input[key];
+  const restJson = JSON.stringify(rest);
+  const tail = restJson === '{}' ? '"}' : `",${restJson.slice(1)}`;
+  const tailBytes = utf8ByteLength(tail);
+  const data = typeof Data === 'string' ? encodeUtf8(Data) : (Data as Uint8Array);
+  const body = new BodyWriter(DATA_OPEN.length + base64Length(data.length) + tailBytes);
+  body.ascii(DATA_OPEN);
+  body.base64(data);
+  body.utf8(tail, tailBytes);
+  return body.finish();
 }
 
 // ---- responses: tolerant, like every output schema (unknown members kept, `null` already removed) ----
