@@ -483,6 +483,15 @@ Against the targets (at least the SDK loop's throughput; with aggregation at lea
 
 ${targetLines.join('\n')}
 
+Why the do-nothing rows fall short (CPU profiles, \`node --cpu-prof\`): the SDK loop does nothing per
+record beyond serialising it, over Node's own HTTP client, which fetch-based code cannot use; the
+producer keeps up to 10,000 records buffered, each with its bookkeeping, its copy of the data and a
+promise, so about a fifth of its time goes to garbage collection (young-generation scavenges that
+copy the buffered records), plus an MD5 per record to predict its shard. Against kinesis-local the
+endpoint's own cost decides, and aggregation pays off where the endpoint's cost is per record: with
+100-byte records it moves several times the SDK loop's user records; with 1 KiB records the bytes
+are the cost, as on real Kinesis, whose shards take 1 MiB/s (about 1,000 such records) either way.
+
 ### Memory per buffered record
 
 ${integer(MEMORY_RECORDS)} records of ${MEMORY_RECORD_BYTES} bytes (keys \`user-0\` to \`user-${KEYS - 1}\`) put into a producer whose endpoint (an HTTP server in
