@@ -23,7 +23,7 @@ import { isValidExplicitHashKey, MAX_HASH_KEY } from './internal/hash-key.ts';
 import { encodeUtf8, isWellFormedUtf16, utf8ByteLength } from './internal/utf8.ts';
 import { MAX_RECORDS_PER_PUT_RECORDS, type RecordLimits } from './limits.ts';
 import { deleteNulls } from './client.ts';
-import { recordSize } from './record-size.ts';
+import { recordSize, recordSizeIssue, requestSizeIssue } from './record-size.ts';
 import type { PutRecordInput, PutRecordOutput, PutRecordsInput, PutRecordsOutput } from './shapes.ts';
 
 // Patterns and lengths from the API model (shapes StreamName, StreamARN, StreamId, HashKey,
@@ -225,9 +225,7 @@ export function validatePutRecordsInput(input: unknown, limits: RecordLimits): U
       const keyBytes = PartitionKey === undefined ? 0 : utf8ByteLength(PartitionKey);
       const size = keyBytes + data.length;
       totalBytes += size;
-      if (size > limits.maxRecordBytes) {
-        sizeIssues.push({ path: `Records[${index}].Data`, rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` });
-      }
+      if (size > limits.maxRecordBytes) sizeIssues.push(recordSizeIssue(size, limits, `Records[${index}].Data`)!);
       if (issues.length || sizeIssues.length) continue; // no request will be sent
       let keyJson: string | undefined;
       let keyJsonBytes = 0;
@@ -249,9 +247,8 @@ export function validatePutRecordsInput(input: unknown, limits: RecordLimits): U
   checkStreamIdentity(input, issues);
   if (issues.length) throw new KinesisValidationError('PutRecords', 'input', issues);
 
-  if (totalBytes > limits.maxRequestBytes) {
-    sizeIssues.push({ path: 'Records', rule: `records total ${totalBytes} bytes, more than the request limit of ${limits.maxRequestBytes}` });
-  }
+  const requestIssue = requestSizeIssue(totalBytes, limits);
+  if (requestIssue) sizeIssues.push(requestIssue);
   if (sizeIssues.length) throw new KinesisValidationError('PutRecords', 'input', sizeIssues);
   return writePutRecordsBody(input, entries);
 }
@@ -325,11 +322,8 @@ export function validatePutRecordInput(input: unknown, limits: RecordLimits): Ui
   if (issues.length) throw new KinesisValidationError('PutRecord', 'input', issues);
 
   const size = recordSize({ Data: Data as Uint8Array | string, PartitionKey: PartitionKey as string | undefined });
-  if (size > limits.maxRecordBytes) {
-    throw new KinesisValidationError('PutRecord', 'input', [
-      { path: 'Data', rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` },
-    ]);
-  }
+  const sizeIssue = recordSizeIssue(size, limits);
+  if (sizeIssue) throw new KinesisValidationError('PutRecord', 'input', [sizeIssue]);
   // The members after `Data`, in the model's order; `Data` is written as base64 in place before them.
   const rest: Record<string, unknown> = {};
   if (DryRun !== undefined) rest.DryRun = DryRun;

@@ -20,32 +20,25 @@ export function recordSize(entry: SizedEntry): number {
   return keyBytes + (typeof entry.Data === 'string' ? utf8ByteLength(entry.Data) : entry.Data.length);
 }
 
-export function checkPutRecordSize(input: unknown, limits: RecordLimits): ValidationIssue[] {
-  return checkRecordBytes(recordSize(input as SizedEntry), limits);
-}
-
-/** {@link checkPutRecordSize} for a record whose size (partition key + data bytes) is known. */
-export function checkRecordBytes(size: number, limits: RecordLimits): ValidationIssue[] {
+/**
+ * The issue of a record over the client's record limit, or `undefined` when it fits. `path` names
+ * its `Data` member (`Data`, or `Records[3].Data` inside PutRecords).
+ */
+export function recordSizeIssue(size: number, limits: RecordLimits, path = 'Data'): ValidationIssue | undefined {
   return size > limits.maxRecordBytes
-    ? [{ path: 'Data', rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` }]
-    : [];
+    ? { path, rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` }
+    : undefined;
 }
 
-export function checkPutRecordsSize(input: unknown, limits: RecordLimits): ValidationIssue[] {
-  const issues: ValidationIssue[] = [];
-  let total = 0;
-  (input as { Records: SizedEntry[] }).Records.forEach((entry, index) => {
-    const size = recordSize(entry);
-    total += size;
-    if (size > limits.maxRecordBytes) {
-      issues.push({
-        path: `Records[${index}].Data`,
-        rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}`,
-      });
-    }
-  });
-  if (total > limits.maxRequestBytes) {
-    issues.push({ path: 'Records', rule: `records total ${total} bytes, more than the request limit of ${limits.maxRequestBytes}` });
-  }
-  return issues;
+/** {@link recordSizeIssue} as a list, for a record whose size (partition key + data bytes) is known. */
+export function checkRecordBytes(size: number, limits: RecordLimits): ValidationIssue[] {
+  const issue = recordSizeIssue(size, limits);
+  return issue ? [issue] : [];
+}
+
+/** The issue of a PutRecords request whose records total more than the request limit, or `undefined`. */
+export function requestSizeIssue(total: number, limits: RecordLimits): ValidationIssue | undefined {
+  return total > limits.maxRequestBytes
+    ? { path: 'Records', rule: `records total ${total} bytes, more than the request limit of ${limits.maxRequestBytes}` }
+    : undefined;
 }

@@ -15,7 +15,6 @@ import {
   validatePutRecordsInput,
 } from '../../src/put-validation.ts';
 import { deleteNulls } from '../../src/client.ts';
-import { checkPutRecordSize, checkPutRecordsSize } from '../../src/record-size.ts';
 import { parseWith } from '../../src/schema-validation.ts';
 import * as shapes from '../../src/shapes.ts';
 import { seededRandom } from './seeded-random.ts';
@@ -35,11 +34,36 @@ function outcome(run: () => unknown): Outcome {
   }
 }
 
+type Entry = { PartitionKey?: string; Data: Uint8Array | string };
+
+/**
+ * The size rules, computed independently of the plain validator: every record over the record
+ * limit (in order), then the request total. Counted as the service counts: UTF-8 bytes of key + data.
+ */
+function sizeIssues(operation: 'PutRecord' | 'PutRecords', input: unknown, limits: RecordLimits): ValidationIssue[] {
+  const bytes = (entry: Entry) =>
+    new TextEncoder().encode(entry.PartitionKey ?? '').length + (typeof entry.Data === 'string' ? new TextEncoder().encode(entry.Data).length : entry.Data.length);
+  const over = (size: number, path: string) => ({ path, rule: `partition key + data is ${size} bytes, more than the record limit of ${limits.maxRecordBytes}` });
+  if (operation === 'PutRecord') {
+    const size = bytes(input as Entry);
+    return size > limits.maxRecordBytes ? [over(size, 'Data')] : [];
+  }
+  const issues: ValidationIssue[] = [];
+  let total = 0;
+  (input as { Records: Entry[] }).Records.forEach((entry, index) => {
+    const size = bytes(entry);
+    total += size;
+    if (size > limits.maxRecordBytes) issues.push(over(size, `Records[${index}].Data`));
+  });
+  if (total > limits.maxRequestBytes) issues.push({ path: 'Records', rule: `records total ${total} bytes, more than the request limit of ${limits.maxRequestBytes}` });
+  return issues;
+}
+
 /** What the zod path gives: the schema, then (only for a valid shape) the size rules. */
 function viaZod(operation: 'PutRecord' | 'PutRecords', input: unknown, limits: RecordLimits): unknown {
   const schema = operation === 'PutRecords' ? shapes.PutRecordsInputSchema() : shapes.PutRecordInputSchema();
   const wire = parseWith(schema, input, operation, 'input');
-  const issues = operation === 'PutRecords' ? checkPutRecordsSize(input, limits) : checkPutRecordSize(input, limits);
+  const issues = sizeIssues(operation, input, limits);
   if (issues.length) throw new KinesisValidationError(operation, 'input', issues);
   return wire;
 }
