@@ -18,6 +18,10 @@ const SKIPPED_OPERATIONS = new Set(['SubscribeToShard']);
 // Checks that depend on the client's configured limits, not only on the model.
 // The write path is validated in plain code (src/put-validation.ts, checked against these same
 // schemas by test/unit/put-validation.test.ts), so that writing records never loads zod.
+// GetRecords answers hold up to 10,000 records: their checks and conversions are plain code too
+// (src/get-records-validation.ts, held to the output schema by test/unit/get-records-validation.test.ts);
+// its input still goes through the zod schema.
+const PLAIN_OUTPUT_PARSERS = { GetRecords: { module: 'get-records-validation', parser: 'parseGetRecordsOutput' } };
 const PLAIN_VALIDATORS = {
   PutRecord: { input: 'validatePutRecordInput', output: 'parsePutRecordOutput' },
   PutRecords: { input: 'validatePutRecordsInput', output: 'parsePutRecordsOutput' },
@@ -303,6 +307,7 @@ function operationFile(name, op) {
   const inputRequired = op.input && Object.values(shapes[op.input].members).some((m) => m.required || needsStreamIdentity(shapes[op.input]));
   const inputParam = op.input ? `input${inputRequired ? '' : '?'}: ${inType}` : null;
   const plain = PLAIN_VALIDATORS[name];
+  const plainOutput = PLAIN_OUTPUT_PARSERS[name];
   const outTs = outType ?? 'void';
   const paged = op.paginated ? ` Page through every result with \`paginate${name}\`.` : '';
   const constName = kebab(name).toUpperCase().replace(/-/g, '_');
@@ -313,13 +318,13 @@ const ${constName}: OperationSpec = { name: '${name}', input: ${plain.input}, ou
 const ${constName} = /* @__PURE__ */ schemaOperation(
   '${name}',
   () => import('../schemas/${kebab(name)}.ts').then((module) => module.schemas()),
-  ${op.output ? 'true' : 'false'},
+  ${plainOutput ? plainOutput.parser : op.output ? 'true' : 'false'},
 );`;
   return `${HEADER}/**
  * ${name}: ${docUrl(name)}
  */
 import { send, type CallOptions, type KinesisClient${plain ? ', type OperationSpec' : ''} } from '../client.ts';
-${plain ? `import { ${plain.input}, ${plain.output} } from '../put-validation.ts';` : `import { schemaOperation } from '../schema-validation.ts';`}
+${plain ? `import { ${plain.input}, ${plain.output} } from '../put-validation.ts';` : `${plainOutput ? `import { ${plainOutput.parser} } from '../${plainOutput.module}.ts';\n` : ''}import { schemaOperation } from '../schema-validation.ts';`}
 ${typeImports.length ? `import type { ${typeImports.map((t) => t.slice(5)).join(', ')} } from '../shapes.ts';
 ` : ''}
 ${spec}
@@ -338,14 +343,15 @@ export function ${fn}(client: KinesisClient, ${inputParam ? `${inputParam}, ` : 
 // One module per operation holding its schemas, so a bundler that inlines the dynamic import keeps
 // only the schemas of the operations an app calls.
 function schemaFile(name, op) {
-  const names = [op.input && schemaName(op.input, 'in'), op.output && schemaName(op.output, 'out')].filter(Boolean);
+  const output = PLAIN_OUTPUT_PARSERS[name] ? undefined : op.output;
+  const names = [op.input && schemaName(op.input, 'in'), output && schemaName(output, 'out')].filter(Boolean);
   return `${HEADER}/**
  * The zod/mini schemas of ${name}, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
 ${names.length ? `import { ${names.join(', ')} } from '../shapes.ts';\n` : ''}
 export function schemas(): OperationSchemas {
-  return { input: ${op.input ? `${schemaName(op.input, 'in')}()` : 'undefined'}, output: ${op.output ? `${schemaName(op.output, 'out')}()` : 'undefined'} };
+  return { input: ${op.input ? `${schemaName(op.input, 'in')}()` : 'undefined'}, output: ${output ? `${schemaName(output, 'out')}()` : 'undefined'} };
 }
 `;
 }

@@ -79,9 +79,15 @@ export interface OperationSchemas {
 
 /**
  * The {@link OperationSpec} of an operation validated by zod schemas that `loadSchemas` imports on
- * first use. (Not for the hot path: see put-validation.ts.)
+ * first use. (Not for the write path: see put-validation.ts.) `output` says whether the operation
+ * has an output to check with its schema, or is the plain parser of a response too large for zod
+ * (get-records-validation.ts).
  */
-export function schemaOperation(name: string, loadSchemas: () => Promise<OperationSchemas>, hasOutput: boolean): OperationSpec {
+export function schemaOperation(
+  name: string,
+  loadSchemas: () => Promise<OperationSchemas>,
+  output: boolean | ((json: unknown) => unknown),
+): OperationSpec {
   let schemas: OperationSchemas | undefined;
   let loading: Promise<void> | undefined;
   const loaded = (): OperationSchemas => {
@@ -104,7 +110,10 @@ export function schemaOperation(name: string, loadSchemas: () => Promise<Operati
       const schema = loaded().input;
       return JSON.stringify(schema ? parseWith(schema, input, name, 'input') : {});
     },
-    output: hasOutput
+    output:
+      typeof output === 'function'
+        ? output
+        : output
       ? (json: unknown) => {
           const schema = loaded().output;
           deleteNulls(json);

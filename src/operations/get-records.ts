@@ -3,6 +3,7 @@
  * GetRecords: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
  */
 import { send, type CallOptions, type KinesisClient } from '../client.ts';
+import { parseGetRecordsOutput } from '../get-records-validation.ts';
 import { schemaOperation } from '../schema-validation.ts';
 import type { GetRecordsInput, GetRecordsOutput } from '../shapes.ts';
 
@@ -10,7 +11,7 @@ import type { GetRecordsInput, GetRecordsOutput } from '../shapes.ts';
 const GET_RECORDS = /* @__PURE__ */ schemaOperation(
   'GetRecords',
   () => import('../schemas/get-records.ts').then((module) => module.schemas()),
-  true,
+  parseGetRecordsOutput,
 );
 
 /**

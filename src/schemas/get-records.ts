@@ -3,8 +3,8 @@
  * The zod/mini schemas of GetRecords, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { GetRecordsInputSchema, GetRecordsOutputSchema } from '../shapes.ts';
+import { GetRecordsInputSchema } from '../shapes.ts';
 
 export function schemas(): OperationSchemas {
-  return { input: GetRecordsInputSchema(), output: GetRecordsOutputSchema() };
+  return { input: GetRecordsInputSchema(), output: undefined };
 }
