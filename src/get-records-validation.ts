@@ -1,5 +1,6 @@
 /**
- * The GetRecords response, checked and converted in plain code instead of zod.
+ * The GetRecords response (and SubscribeToShard's events, which carry the same records), checked and
+ * converted in plain code instead of zod.
  *
  * Why: a GetRecords answer holds up to 10,000 records, and the consumer asks for one several times a
  * second per shard. Through the generated zod schema, the checks and conversions cost ~38 ms per
@@ -17,9 +18,8 @@
 import { deleteNulls } from './client.ts';
 import { KinesisValidationError, type ValidationIssue } from './errors.ts';
 import { decodeBase64 } from './internal/base64.ts';
-import type { GetRecordsOutput } from './shapes.ts';
+import type { ChildShard, GetRecordsOutput, KinesisRecord } from './shapes.ts';
 
-const OPERATION = 'GetRecords';
 
 type Issues = ValidationIssue[];
 type Json = Record<string, unknown>;
@@ -47,7 +47,7 @@ function optionalType(object: Json, key: string, type: 'string' | 'number', path
  * One record, converted in place. Issue paths are built only for a bad member: a response holds up
  * to 10,000 records, and the common one is valid.
  */
-function checkRecord(record: unknown, index: number, issues: Issues): void {
+function checkRecord(record: unknown, index: number, operation: string, issues: Issues): void {
   const at = (member: string) => `Records[${index}]${member}`;
   if (!isObject(record)) {
     issues.push({ path: at(''), rule: 'must be an object' });
@@ -67,7 +67,7 @@ function checkRecord(record: unknown, index: number, issues: Issues): void {
       record.Data = decodeBase64(data);
     } catch (error) {
       // zod stops the whole parse at a transform that throws and reports only that.
-      throw new KinesisValidationError(OPERATION, 'output', [{ path: '', rule: error instanceof Error ? error.message : String(error) }]);
+      throw new KinesisValidationError(operation, 'output', [{ path: '', rule: error instanceof Error ? error.message : String(error) }]);
     }
   }
   const { EncryptionType, PartitionKey, SequenceNumber } = record;
@@ -99,24 +99,58 @@ function checkChildShard(child: unknown, path: string, issues: Issues): void {
   requireType(child, 'ShardId', 'string', `${path}.ShardId`, issues);
 }
 
+/** `Records`: an array of records, converted in place (GetRecords, and SubscribeToShard's events). */
+function checkRecords(records: unknown, operation: string, issues: Issues): void {
+  if (!Array.isArray(records)) issues.push({ path: 'Records', rule: 'must be an array' });
+  else for (let i = 0; i < records.length; i++) checkRecord(records[i], i, operation, issues);
+}
+
+/** `ChildShards`, when present: the shards that continue a closed shard's hash range. */
+function checkChildShards(children: unknown, issues: Issues): void {
+  if (children === undefined) return;
+  if (!Array.isArray(children)) issues.push({ path: 'ChildShards', rule: 'must be an array' });
+  else for (let i = 0; i < children.length; i++) checkChildShard(children[i], `ChildShards[${i}]`, issues);
+}
+
 /**
  * A GetRecords response (parsed JSON) → the output, converted in place: `Data` as `Uint8Array`,
  * `ApproximateArrivalTimestamp` as `Date`. Throws `KinesisValidationError` naming every bad member.
  */
 export function parseGetRecordsOutput(json: unknown): GetRecordsOutput {
   deleteNulls(json);
-  if (!isObject(json)) throw new KinesisValidationError(OPERATION, 'output', [{ path: '', rule: 'must be an object' }]);
+  if (!isObject(json)) throw new KinesisValidationError('GetRecords', 'output', [{ path: '', rule: 'must be an object' }]);
   const issues: Issues = [];
-  const children = json.ChildShards;
-  if (children !== undefined) {
-    if (!Array.isArray(children)) issues.push({ path: 'ChildShards', rule: 'must be an array' });
-    else for (let i = 0; i < children.length; i++) checkChildShard(children[i], `ChildShards[${i}]`, issues);
-  }
+  // The model's member order: ChildShards, MillisBehindLatest, NextShardIterator, Records.
+  checkChildShards(json.ChildShards, issues);
   optionalType(json, 'MillisBehindLatest', 'number', 'MillisBehindLatest', issues);
   optionalType(json, 'NextShardIterator', 'string', 'NextShardIterator', issues);
-  const records = json.Records;
-  if (!Array.isArray(records)) issues.push({ path: 'Records', rule: 'must be an array' });
-  else for (let i = 0; i < records.length; i++) checkRecord(records[i], i, issues);
-  if (issues.length) throw new KinesisValidationError(OPERATION, 'output', issues);
+  checkRecords(json.Records, 'GetRecords', issues);
+  if (issues.length) throw new KinesisValidationError('GetRecords', 'output', issues);
   return json as unknown as GetRecordsOutput;
+}
+
+/**
+ * A SubscribeToShard event's payload (parsed JSON) → the event, converted in place like a GetRecords
+ * answer. Member order as in event-stream/schemas.ts: Records, ContinuationSequenceNumber,
+ * MillisBehindLatest (required), ChildShards.
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SubscribeToShardEvent.html
+ */
+export function parseSubscribeToShardEvent(json: unknown): SubscribeToShardEventOutput {
+  deleteNulls(json);
+  if (!isObject(json)) throw new KinesisValidationError('SubscribeToShard', 'output', [{ path: '', rule: 'must be an object' }]);
+  const issues: Issues = [];
+  checkRecords(json.Records, 'SubscribeToShard', issues);
+  optionalType(json, 'ContinuationSequenceNumber', 'string', 'ContinuationSequenceNumber', issues);
+  requireType(json, 'MillisBehindLatest', 'number', 'MillisBehindLatest', issues);
+  checkChildShards(json.ChildShards, issues);
+  if (issues.length) throw new KinesisValidationError('SubscribeToShard', 'output', issues);
+  return json as unknown as SubscribeToShardEventOutput;
+}
+
+/** What {@link parseSubscribeToShardEvent} returns; subscribe.ts names it `SubscribeToShardEvent`. */
+export interface SubscribeToShardEventOutput {
+  Records: KinesisRecord[];
+  ContinuationSequenceNumber?: string;
+  MillisBehindLatest: number;
+  ChildShards?: ChildShard[];
 }

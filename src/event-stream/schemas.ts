@@ -1,6 +1,8 @@
 /**
  * zod/mini schemas of SubscribeToShard's input and events, built from the generated shapes. Only
- * `subscribe.ts` imports this module, dynamically, so zod is loaded on the first subscription.
+ * `subscribe.ts` imports this module, dynamically, so zod is loaded on the first subscription. The
+ * event schema is the reference that `parseSubscribeToShardEvent` (get-records-validation.ts), which
+ * parses events at run time, is tested against.
  * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SubscribeToShard.html
  */
 import * as z from 'zod/mini';

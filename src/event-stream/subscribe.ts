@@ -33,6 +33,7 @@ import {
   sanitizeFaultName,
 } from '../errors.ts';
 import { decodeUtf8 } from '../internal/utf8.ts';
+import { parseSubscribeToShardEvent } from '../get-records-validation.ts';
 import { schemaOperation } from '../schema-validation.ts';
 import type { ChildShard, KinesisRecord, ShardIteratorType } from '../shapes.ts';
 import { decodeEventStream, type EventStreamMessage } from './decoder.ts';
@@ -72,12 +73,13 @@ export interface SubscribeToShardEvent {
   ChildShards?: ChildShard[];
 }
 
-// The schemas (and zod) are loaded on the first subscription; the event schema is ready by the first event.
+// The input schema (and zod) is loaded on the first subscription; events are parsed in plain code.
 const loadSchemas = () => import('./schemas.ts');
 const SUBSCRIBE_TO_SHARD = /* @__PURE__ */ schemaOperation(
   OPERATION,
-  () => loadSchemas().then((schemas) => ({ input: schemas.SubscribeToShardInputSchema(), output: schemas.SubscribeToShardEventOutputSchema() })),
-  true,
+  () => loadSchemas().then((schemas) => ({ input: schemas.SubscribeToShardInputSchema(), output: undefined })),
+  // Events carry GetRecords' records: parsed in plain code like GetRecords answers.
+  parseSubscribeToShardEvent,
 );
 
 /** Options of {@link subscribeToShard}. */

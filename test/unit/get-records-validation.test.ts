@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { deleteNulls } from '../../src/client.ts';
 import { KinesisValidationError, type ValidationIssue } from '../../src/errors.ts';
-import { parseGetRecordsOutput } from '../../src/get-records-validation.ts';
+import { parseGetRecordsOutput, parseSubscribeToShardEvent } from '../../src/get-records-validation.ts';
 import { parseWith } from '../../src/schema-validation.ts';
 import * as shapes from '../../src/shapes.ts';
 import { seededRandom } from './seeded-random.ts';
@@ -91,5 +91,31 @@ describe('plain GetRecords response parser agrees with the zod schema', () => {
     const out = parseGetRecordsOutput({ Records: [record()] });
     expect(out.Records[0]!.Data).toEqual(new TextEncoder().encode('hello'));
     expect(out.Records[0]!.ApproximateArrivalTimestamp).toEqual(new Date(1_764_547_200_123));
+  });
+});
+
+describe('plain SubscribeToShard event parser agrees with the zod event schema', () => {
+  const loadZodEventParser = async () => {
+    const { SubscribeToShardEventOutputSchema } = await import('../../src/event-stream/schemas.ts');
+    return (value: unknown) => {
+      deleteNulls(value);
+      return parseWith(SubscribeToShardEventOutputSchema(), value, 'SubscribeToShard', 'output');
+    };
+  };
+
+  it('on events with records, continuation, lag and child shards, valid and not', async () => {
+    const zodEvent = await loadZodEventParser();
+    const cases: unknown[] = [
+      { Records: [record(), record({ Extra: 1 })], ContinuationSequenceNumber: SEQUENCE, MillisBehindLatest: 0 },
+      { Records: [], MillisBehindLatest: 12, ChildShards: [child()] },
+      { Records: [], ContinuationSequenceNumber: null, MillisBehindLatest: 0, ChildShards: [child(), child({ ParentShards: ['a', 'b'] })] },
+      { Records: [] },
+      { MillisBehindLatest: 0 },
+      { Records: [record({ Data: 5 })], ContinuationSequenceNumber: 3, MillisBehindLatest: '0', ChildShards: [child({ ShardId: null })] },
+      { Records: [record({ SequenceNumber: 1 }), record({ Data: 'not base64!' })], MillisBehindLatest: 'x' },
+      null,
+      [],
+    ];
+    for (const json of cases) expect(outcome(parseSubscribeToShardEvent, json), JSON.stringify(json)).toEqual(outcome(zodEvent, json));
   });
 });
