@@ -237,11 +237,13 @@ async function main() {
     const bundles = await bundleSizes();
     const imports = coldImports(quick ? 5 : 21);
     const producerSection = await runProducerBench({ root, nullEndpoint: nullEndpoint.endpoint, localEndpoint: local.endpoint, quick });
+    const { runReadBench } = await import('./read.mjs');
+    const readSection = await runReadBench({ root, nullEndpoint: nullEndpoint.endpoint, quick });
     const { runEventStreamBench } = await import('./event-stream.mjs');
     const eventStreamSection = await runEventStreamBench({ root, localEndpoint: local.endpoint, quick });
     const { runWorkerBench } = await import('./worker.mjs');
     const workerSection = await runWorkerBench({ quick });
-    writeReport({ nullRows, localRows, bundles, imports, requests, sections: [producerSection, eventStreamSection, workerSection] });
+    writeReport({ nullRows, localRows, bundles, imports, requests, sections: [producerSection, readSection, eventStreamSection, workerSection] });
   } finally {
     nullEndpoint.stop();
     await local.stop();
