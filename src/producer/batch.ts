@@ -8,7 +8,7 @@
  */
 import { createAggregatedRecordSizer, encodeAggregatedRecord, type AggregatedRecordSizer, type KplUserRecord } from '../internal/kpl.ts';
 import type { Bucket } from './queue.ts';
-import type { BufferedRecord } from './record.ts';
+import { recordData, type BufferedRecord } from './record.ts';
 
 /** One Kinesis record of a request: a user record, or several packed into a KPL aggregated record. */
 export interface BatchEntry {
@@ -20,6 +20,11 @@ export interface BatchEntry {
   readonly explicitHashKey: string | undefined;
   /** Partition key + data bytes of the Kinesis record. */
   size: number;
+  /**
+   * Of an aggregate, `records` as KPL user records for the encoder (buffered records hold an
+   * offset into their data, not a view, so these are made for the request only).
+   */
+  users: KplUserRecord[] | undefined;
 }
 
 /** One PutRecords request. */
@@ -120,6 +125,7 @@ function takePlain(
     partitionKey: record.partitionKey,
     explicitHashKey: record.explicitHashKey,
     size: record.size,
+    users: undefined,
   };
   batch.entries.push(entry);
   batch.bytes += record.size;
@@ -141,8 +147,8 @@ function takeAggregated(
   // with the same hash key input are sure to share a shard (the KCL drops user records whose hash
   // key is outside the shard the aggregate landed on).
   const group = bucket.isShard ? '' : record.explicitHashKey !== undefined ? `h${record.explicitHashKey}` : `p${record.partitionKey}`;
-  // A buffered record is itself a KPL user record (partitionKey, explicitHashKey, data).
-  const user: KplUserRecord = record;
+  // Buffered records hold an offset, not a view: the view is made here, for the request only.
+  const user: KplUserRecord = { partitionKey: record.partitionKey, explicitHashKey: record.explicitHashKey, data: recordData(record) };
   const current = open.get(group);
 
   if (options.perKey) {
@@ -159,6 +165,7 @@ function takeAggregated(
     if (grown <= maxAggregate && newSize <= options.maxRecordBytes && batch.bytes - entry.size + newSize <= options.maxBytes) {
       sizer.add(user);
       entry.records.push(record);
+      entry.users!.push(user);
       batch.bytes += newSize - entry.size;
       entry.size = newSize;
       batch.records++;
@@ -185,6 +192,7 @@ function takeAggregated(
     partitionKey: record.partitionKey,
     explicitHashKey: record.explicitHashKey,
     size,
+    users: aggregated ? [user] : undefined,
   };
   if (aggregated) {
     sizer.add(user);
@@ -199,7 +207,6 @@ function takeAggregated(
 
 /** The Data of an entry as it goes on the wire. */
 export function entryData(entry: BatchEntry): Uint8Array {
-  if (!entry.aggregated) return entry.records[0]!.data;
-  // Buffered records are KPL user records as they are: no copy of each into a new object.
-  return encodeAggregatedRecord(entry.records);
+  if (!entry.aggregated) return recordData(entry.records[0]!);
+  return encodeAggregatedRecord(entry.users!);
 }

@@ -31,16 +31,21 @@ export class DataCopier {
   #heldBytes = 0;
   /** The chunk the last {@link copy} went into, or undefined when it made a copy of its own. */
   lastChunk: DataChunk | undefined;
+  /** Where in the array {@link copy} returned the last copy starts. */
+  lastOffset = 0;
 
   /**
-   * A copy of `raw`. When it went into a shared chunk ({@link lastChunk}), call {@link release}
-   * with that chunk once, when the record settles. `bufferedBytes` is what the buffer holds now.
+   * Copies `raw` and returns the array holding the copy, at {@link lastOffset}: no view per copy,
+   * since a record buffered for long would keep one. When it went into a shared chunk
+   * ({@link lastChunk}), call {@link release} with that chunk once, when the record settles.
+   * `bufferedBytes` is what the buffer holds now.
    */
   copy(raw: Uint8Array, bufferedBytes: number): Uint8Array {
     const length = raw.length;
     let chunk = this.#current;
     if (length > MAX_SHARED_BYTES || (length + this.#used > CHUNK_BYTES && !this.#mayStartChunk(bufferedBytes))) {
       this.lastChunk = undefined;
+      this.lastOffset = 0;
       return new Uint8Array(raw);
     }
     if (chunk === undefined || length + this.#used > CHUNK_BYTES) {
@@ -50,12 +55,13 @@ export class DataCopier {
       this.#used = 0;
       this.#heldBytes += CHUNK_BYTES;
     }
-    const copy = chunk.bytes.subarray(this.#used, this.#used + length);
-    copy.set(raw);
-    this.#used += length;
+    const offset = this.#used;
+    chunk.bytes.set(raw, offset);
+    this.#used = offset + length;
     chunk.live++;
     this.lastChunk = chunk;
-    return copy;
+    this.lastOffset = offset;
+    return chunk.bytes;
   }
 
   /** A record whose data is in `chunk` settled. */

@@ -42,7 +42,7 @@ import { KeyCache, type KnownKey } from './key-cache.ts';
 import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, type ResolvedProducerOptions } from './options.ts';
 import { RecordQueue, type Bucket } from './queue.ts';
 import { AdaptiveRateLimiter } from './rate-limiter.ts';
-import type { BufferedRecord, FlushTicket, ProducerRecord, PutResult } from './record.ts';
+import type { BufferedRecord, FlushTicket, ProducerRecord, PutResult, RecordExtra } from './record.ts';
 import { recordHashKey, ShardMap } from './shard-map.ts';
 
 /** What one `flush()` or `close()` saw settle. */
@@ -160,8 +160,8 @@ function refused(record: ProducerRecord, cause: unknown): KinesisProducerError {
  */
 function shardOf(map: ShardMap, record: BufferedRecord): string | undefined {
   if (record.explicitHashKey === undefined) {
-    record.hashHigh ??= partitionKeyHashHigh(record.partitionKey);
-    const shardId = map.shardForHigh(record.hashHigh);
+    record.hashHigh ??= partitionKeyHashHigh(record.partitionKey) | 0;
+    const shardId = map.shardForHigh(record.hashHigh >>> 0);
     if (shardId !== undefined) return shardId;
   }
   return map.shardFor(recordHashKey(record));
@@ -372,35 +372,64 @@ class KinesisProducer {
     const map = this.#shardMap;
     let hashHigh: number | undefined;
     if (explicitHashKey === undefined && map !== undefined && !map.isDisabled) {
-      hashHigh = known === undefined ? partitionKeyHashHigh(partitionKey) : (known.hashHigh ??= partitionKeyHashHigh(partitionKey));
+      hashHigh = (known === undefined ? partitionKeyHashHigh(partitionKey) : (known.hashHigh ??= partitionKeyHashHigh(partitionKey))) | 0;
     }
-    let dataChunk: DataChunk | undefined;
+    let store = data;
+    let offset = 0;
+    let chunk: DataChunk | undefined;
     if (data === raw) {
-      data = this.#copier.copy(raw, this.#bufferedBytes);
-      dataChunk = this.#copier.lastChunk;
+      store = this.#copier.copy(raw, this.#bufferedBytes);
+      offset = this.#copier.lastOffset;
+      chunk = this.#copier.lastChunk;
     }
-    const putAt = this.#clock();
+    const now = this.#clock();
+    if (this.#epoch === undefined) this.#epoch = now;
+    // The difference of two clock readings is a heap number even when it is a small integer;
+    // `| 0` makes it one V8 stores in the field itself (a fractional or huge one is kept as it is).
+    const elapsed = now - this.#epoch;
+    const putAt = (elapsed | 0) === elapsed ? elapsed | 0 : elapsed;
     return {
       seq: this.#seq++,
       source: record,
       partitionKey,
       explicitHashKey,
-      data,
-      dataChunk,
+      store,
+      offset,
+      chunk,
       keyBytes,
       size,
       hashHigh,
       putAt,
-      deadline: putAt + config.recordTtlMs,
       state: 'waiting',
       bucket: STREAM_BUCKET,
       attempts: 0,
-      lastError: undefined,
-      lastCode: undefined,
-      flushes: undefined,
+      extra: undefined,
       resolve: undefined,
       reject: undefined,
     };
+  }
+
+  /** The clock reading `record.putAt` counts from (the first record's put). */
+  #epoch: number | undefined;
+
+  #putAt(record: BufferedRecord): number {
+    return this.#epoch! + record.putAt;
+  }
+
+  /** When the record expires (the same sum as `putAt + recordTtlMs` on the clock). */
+  #deadline(record: BufferedRecord): number {
+    return this.#epoch! + record.putAt + this.#config.recordTtlMs;
+  }
+
+  #extra(record: BufferedRecord): RecordExtra {
+    return (record.extra ??= { lastError: undefined, lastCode: undefined, flushes: undefined });
+  }
+
+  /** Keeps a retryable fault as the cause of a later `expired` / `retries-exhausted` failure. */
+  #noteFault(record: BufferedRecord, code: string, error: unknown): void {
+    const extra = this.#extra(record);
+    extra.lastCode = code;
+    extra.lastError = error;
   }
 
   #randomKey(): string {
@@ -448,7 +477,7 @@ class KinesisProducer {
     const waiting = this.#waiting;
     while (this.#waitingHead < waiting.length) {
       const record = waiting[this.#waitingHead]!;
-      if (record.deadline <= now) {
+      if (this.#deadline(record) <= now) {
         this.#waitingHead++;
         this.#fail(record, 'expired', { detail: 'it waited for buffer space past its time to live' });
         continue;
@@ -592,15 +621,15 @@ class KinesisProducer {
   #expireQueued(now: number): void {
     for (const bucket of this.#bucketOrder) {
       const first = bucket.queue.firstQueued();
-      if (first === undefined || first.deadline > now) continue;
+      if (first === undefined || this.#deadline(first) > now) continue;
       const expired: BufferedRecord[] = [];
       // Deadlines grow with put order, so the scan stops at the first queued record still alive.
       for (const record of bucket.queue.records()) {
         if (record.state !== 'queued') continue;
-        if (record.deadline > now) break;
+        if (this.#deadline(record) > now) break;
         expired.push(record);
       }
-      for (const record of expired) this.#fail(record, 'expired', { code: record.lastCode, cause: record.lastError });
+      for (const record of expired) this.#fail(record, 'expired', { code: record.extra?.lastCode, cause: record.extra?.lastError });
     }
   }
 
@@ -625,10 +654,10 @@ class KinesisProducer {
   #lingerEnds(bucket: Bucket, urgent: boolean, now: number): number {
     const first = bucket.queue.firstQueued();
     if (first === undefined) return Number.POSITIVE_INFINITY;
-    if (!bucket.isShard && this.#shardMap?.isFirstLoading === true) return first.putAt + FIRST_SHARD_MAP_WAIT_MS;
+    if (!bucket.isShard && this.#shardMap?.isFirstLoading === true) return this.#putAt(first) + FIRST_SHARD_MAP_WAIT_MS;
     if (urgent) return now;
     // A record that was sent before has lingered already.
-    return first.attempts > 0 ? now : first.putAt + this.#config.lingerMs;
+    return first.attempts > 0 ? now : this.#putAt(first) + this.#config.lingerMs;
   }
 
   /** When the bucket's limiter allows a worthwhile request for what the bucket holds. */
@@ -677,14 +706,14 @@ class KinesisProducer {
       return;
     }
     let at = Number.POSITIVE_INFINITY;
-    if (this.#waitingHead < this.#waiting.length) at = this.#waiting[this.#waitingHead]!.deadline;
+    if (this.#waitingHead < this.#waiting.length) at = this.#deadline(this.#waiting[this.#waitingHead]!);
     const canSend = this.#inFlightRequests < this.#config.maxInFlight;
     const urgent = canSend && this.#urgent();
     let stalled = false;
     for (const bucket of this.#bucketOrder) {
       const first = bucket.queue.firstQueued();
       if (first === undefined) continue;
-      at = Math.min(at, first.deadline);
+      at = Math.min(at, this.#deadline(first));
       if (!canSend) continue; // a request's completion runs the pump
       const sendAt = Math.max(this.#lingerEnds(bucket, urgent, now), this.#availableAt(bucket, now), this.#gateUntil);
       if (sendAt > now) at = Math.min(at, sendAt);
@@ -806,8 +835,7 @@ class KinesisProducer {
       (kind === 'throttling' ? throttled : failed).add(entry.bucket);
       codes[name] = (codes[name] ?? 0) + entry.records.length;
       for (const record of entry.records) {
-        record.lastCode = name;
-        record.lastError = cause;
+        this.#noteFault(record, name, cause);
         if (this.#retry(record, now)) retried++;
       }
     }
@@ -866,8 +894,7 @@ class KinesisProducer {
     let retried = 0;
     for (const entry of batch.entries) {
       for (const record of entry.records) {
-        record.lastCode = code;
-        record.lastError = error;
+        this.#noteFault(record, code, error);
         if (this.#retry(record, now)) retried++;
       }
     }
@@ -877,12 +904,12 @@ class KinesisProducer {
 
   /** Puts a failed record back in its queue, unless it expired or ran out of attempts. */
   #retry(record: BufferedRecord, now: number): boolean {
-    if (record.deadline <= now) {
-      this.#fail(record, 'expired', { code: record.lastCode, cause: record.lastError });
+    if (this.#deadline(record) <= now) {
+      this.#fail(record, 'expired', { code: record.extra?.lastCode, cause: record.extra?.lastError });
       return false;
     }
     if (record.attempts >= this.#config.maxAttempts) {
-      this.#fail(record, 'retries-exhausted', { code: record.lastCode, cause: record.lastError });
+      this.#fail(record, 'retries-exhausted', { code: record.extra?.lastCode, cause: record.extra?.lastError });
       return false;
     }
     this.#stats.retried++;
@@ -908,9 +935,9 @@ class KinesisProducer {
     }
     record.state = 'done';
     // Once: #succeed and #fail return early for a record already done.
-    if (record.dataChunk !== undefined) {
-      this.#copier.release(record.dataChunk);
-      record.dataChunk = undefined;
+    if (record.chunk !== undefined) {
+      this.#copier.release(record.chunk);
+      record.chunk = undefined;
     }
   }
 
@@ -918,7 +945,7 @@ class KinesisProducer {
     if (record.state === 'done') return;
     this.#release(record);
     this.#stats.stored++;
-    const flushes = record.flushes;
+    const flushes = record.extra?.flushes;
     if (flushes !== undefined) for (const ticket of flushes) this.#tick(ticket, true);
     const resolve = record.resolve;
     record.resolve = record.reject = undefined;
@@ -929,7 +956,7 @@ class KinesisProducer {
     if (record.state === 'done') return;
     this.#release(record);
     const error = new KinesisProducerError({ reason, record: record.source, attempts: record.attempts, ...extra });
-    const flushes = record.flushes;
+    const flushes = record.extra?.flushes;
     if (flushes !== undefined) for (const ticket of flushes) this.#tick(ticket, false);
     const reject = record.reject;
     record.resolve = record.reject = undefined;
@@ -990,7 +1017,7 @@ class KinesisProducer {
           resolve({ stored: ticket.stored, failed: ticket.failed });
         },
       };
-      for (const record of pending) (record.flushes ??= []).push(ticket);
+      for (const record of pending) (this.#extra(record).flushes ??= []).push(ticket);
       this.#schedulePump();
     });
   }

@@ -34,37 +34,66 @@ export interface PutResult {
 /** Where a buffered record is in its life. */
 export type RecordState = 'waiting' | 'queued' | 'in-flight' | 'done';
 
-/** The producer's bookkeeping for one record. */
+/**
+ * The producer's bookkeeping for one record, kept lean: up to `maxBufferedRecords` of these live
+ * long enough to be copied by every young-generation GC, so each field and each object per record
+ * costs CPU as well as memory. What can be derived is (the deadline, the data's length), the data
+ * is an offset into a shared chunk rather than a typed-array view per record (views are made when
+ * a request is built), and what only a failure or a flush needs sits in {@link RecordExtra},
+ * created on first use.
+ */
 export interface BufferedRecord {
   /** Put order; increases by one per accepted `put()`. */
   readonly seq: number;
   readonly source: ProducerRecord;
   readonly partitionKey: string;
   readonly explicitHashKey: string | undefined;
-  readonly data: Uint8Array;
-  /** The shared chunk `data` was copied into (see data-copy.ts), until the record settles. */
-  dataChunk: DataChunk | undefined;
+  /**
+   * The array holding the record's data at `offset` (`size - keyBytes` bytes): a chunk shared
+   * with other records (see data-copy.ts), or an array of the record's own.
+   */
+  readonly store: Uint8Array;
+  readonly offset: number;
+  /** The shared chunk `store` belongs to, until the record settles; undefined for an array of its own. */
+  chunk: DataChunk | undefined;
   /** UTF-8 bytes of the partition key, and key + data as the service counts the record. */
   readonly keyBytes: number;
   readonly size: number;
   /**
-   * The top 32 bits of the partition key's MD5 hash key (see `partitionKeyHashHigh`), computed
-   * only when shards are predicted and there is no explicit hash key.
+   * The top 32 bits of the partition key's MD5 hash key (see `partitionKeyHashHigh`) as a signed
+   * 32-bit integer (`>>> 0` gives them back; a small integer needs no heap number), computed only
+   * when shards are predicted and there is no explicit hash key.
    */
   hashHigh: number | undefined;
+  /**
+   * When it was put, in ms after the producer's first record (small integers, not heap numbers,
+   * with a millisecond clock). Its deadline is this plus `recordTtlMs`.
+   */
   readonly putAt: number;
-  readonly deadline: number;
   state: RecordState;
   /** The bucket (shard id, or the stream-wide bucket) whose queue holds the record. */
   bucket: string;
   attempts: number;
+  /** What a failure or a flush attached to the record, if any. */
+  extra: RecordExtra | undefined;
+  resolve: ((result: PutResult) => void) | undefined;
+  reject: ((error: unknown) => void) | undefined;
+}
+
+/** The rarely used part of a record's bookkeeping. */
+export interface RecordExtra {
   /** Last retryable fault, kept as the cause of an `expired` / `retries-exhausted` failure. */
   lastError: unknown;
   lastCode: string | undefined;
   /** Flushes waiting for this record to settle. */
   flushes: FlushTicket[] | undefined;
-  resolve: ((result: PutResult) => void) | undefined;
-  reject: ((error: unknown) => void) | undefined;
+}
+
+/** The record's data, as a view made now (for a request); the record holds only an offset. */
+export function recordData(record: BufferedRecord): Uint8Array {
+  // An array of its own is exactly the data.
+  if (record.chunk === undefined) return record.store;
+  return record.store.subarray(record.offset, record.offset + record.size - record.keyBytes);
 }
 
 /** Counts the records one `flush()` waits for. */

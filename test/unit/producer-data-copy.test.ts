@@ -3,15 +3,21 @@
 import { describe, expect, it } from 'vitest';
 import { DataCopier, type DataChunk } from '../../src/producer/data-copy.ts';
 
+/** The copy `copy()` placed: the array it returned, from `lastOffset`, as long as `raw`. */
+function copyOf(copier: DataCopier, raw: Uint8Array, bufferedBytes: number): Uint8Array {
+  const store = copier.copy(raw, bufferedBytes);
+  return store.subarray(copier.lastOffset, copier.lastOffset + raw.length);
+}
+
 describe('DataCopier', () => {
   it('copies: changing the caller buffer afterwards changes nothing', () => {
     const copier = new DataCopier();
     const raw = new Uint8Array([1, 2, 3]);
-    const copy = copier.copy(raw, 0);
+    const copy = copyOf(copier, raw, 0);
     raw.fill(9);
     expect([...copy]).toEqual([1, 2, 3]);
     expect(copier.lastChunk?.live).toBe(1);
-    const other = copier.copy(new Uint8Array([4]), 3);
+    const other = copyOf(copier, new Uint8Array([4]), 3);
     expect([...copy]).toEqual([1, 2, 3]); // neighbours do not overlap
     expect([...other]).toEqual([4]);
     expect(copier.lastChunk?.live).toBe(2);
@@ -20,7 +26,7 @@ describe('DataCopier', () => {
   it('gives large data a copy of its own', () => {
     const copier = new DataCopier();
     const raw = new Uint8Array(4096).fill(7);
-    const copy = copier.copy(raw, 0);
+    const copy = copyOf(copier, raw, 0);
     expect(copier.lastChunk).toBeUndefined();
     expect(copy.buffer).not.toBe(raw.buffer);
     expect(copy.byteLength).toBe(4096);
