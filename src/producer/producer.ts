@@ -130,6 +130,16 @@ const NO_FAILURES: Record<ProducerFailureReason, number> = {
   'retries-exhausted': 0,
 };
 
+/** The resolving functions of the promise {@link captureResolvers} was last the executor of. */
+let capturedResolve: ((result: PutResult) => void) | undefined;
+let capturedReject: ((error: unknown) => void) | undefined;
+
+/** A Promise executor that keeps the resolving functions for the caller (it runs synchronously). */
+function captureResolvers(resolve: (result: PutResult) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /**
  * The UTF-8 length of a partition key of 1 to 256 ASCII characters, else -1. Such a key passes
  * every PutRecords rule for a partition key (1 to 256 characters, well-formed UTF-16: see
@@ -301,11 +311,19 @@ class KinesisProducer {
       this.#report(prepared);
       return Promise.reject(prepared);
     }
-    return new Promise<PutResult>((resolve, reject) => {
-      prepared.resolve = resolve;
-      prepared.reject = reject;
+    // A shared executor, not a closure per put(): it only hands over the resolving functions.
+    const promise = new Promise<PutResult>(captureResolvers);
+    const reject = capturedReject!;
+    prepared.resolve = capturedResolve;
+    prepared.reject = reject;
+    capturedResolve = capturedReject = undefined;
+    try {
       this.#accept(prepared);
-    });
+    } catch (error) {
+      // As a throw inside an executor would: the promise rejects (unless settled), put() does not throw.
+      reject(error);
+    }
+    return promise;
   }
 
   #send(record: ProducerRecord): void {
