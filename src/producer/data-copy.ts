@@ -14,6 +14,11 @@
  * before) until the stragglers settle. Data larger than an eighth of a chunk always gets its own.
  */
 
+import { encodeUtf8 } from '../internal/utf8.ts';
+
+/** Created on first use (see utf8.ts): importing this module costs nothing. */
+let encoder: TextEncoder | undefined;
+
 /** One shared chunk and how many buffered records' data it holds. */
 export interface DataChunk {
   readonly bytes: Uint8Array;
@@ -41,12 +46,43 @@ export class DataCopier {
    * `bufferedBytes` is what the buffer holds now.
    */
   copy(raw: Uint8Array, bufferedBytes: number): Uint8Array {
-    const length = raw.length;
+    const chunk = this.#reserve(raw.length, bufferedBytes);
+    if (chunk === undefined) return new Uint8Array(raw);
+    chunk.bytes.set(raw, this.lastOffset);
+    return chunk.bytes;
+  }
+
+  /**
+   * Like {@link copy}, for a string's UTF-8 bytes (`byteLength` of them, as `utf8ByteLength`
+   * counts them), written straight into the chunk: the alternative, `encodeUtf8` and a copy of
+   * its own, is one ArrayBuffer per record again. Lone surrogates become U+FFFD, as `TextEncoder` does.
+   */
+  copyText(text: string, byteLength: number, bufferedBytes: number): Uint8Array {
+    const chunk = this.#reserve(byteLength, bufferedBytes);
+    if (chunk === undefined) return encodeUtf8(text);
+    const bytes = chunk.bytes;
+    const offset = this.lastOffset;
+    if (byteLength === text.length) {
+      // ASCII (the UTF-8 length of any other string exceeds its length): a plain loop beats a
+      // call into TextEncoder for short strings.
+      for (let i = 0; i < byteLength; i++) bytes[offset + i] = text.charCodeAt(i);
+    } else {
+      encoder ??= new TextEncoder();
+      encoder.encodeInto(text, bytes.subarray(offset, offset + byteLength));
+    }
+    return bytes;
+  }
+
+  /**
+   * Room for `length` bytes in a shared chunk, at {@link lastOffset}, counted as one more record
+   * the chunk holds; undefined (and `lastChunk` undefined) when the data gets an array of its own.
+   */
+  #reserve(length: number, bufferedBytes: number): DataChunk | undefined {
     let chunk = this.#current;
+    this.lastOffset = 0;
     if (length > MAX_SHARED_BYTES || (length + this.#used > CHUNK_BYTES && !this.#mayStartChunk(bufferedBytes))) {
       this.lastChunk = undefined;
-      this.lastOffset = 0;
-      return new Uint8Array(raw);
+      return undefined;
     }
     if (chunk === undefined || length + this.#used > CHUNK_BYTES) {
       // The old chunk is garbage once no record holds it.
@@ -55,13 +91,11 @@ export class DataCopier {
       this.#used = 0;
       this.#heldBytes += CHUNK_BYTES;
     }
-    const offset = this.#used;
-    chunk.bytes.set(raw, offset);
-    this.#used = offset + length;
+    this.lastOffset = this.#used;
+    this.#used += length;
     chunk.live++;
     this.lastChunk = chunk;
-    this.lastOffset = offset;
-    return chunk.bytes;
+    return chunk;
   }
 
   /** A record whose data is in `chunk` settled. */

@@ -29,14 +29,14 @@ import {
   type ValidationIssue,
 } from '../errors.ts';
 import { partitionKeyHashHigh } from '../internal/hash-key.ts';
-import { encodeUtf8, utf8ByteLength } from '../internal/utf8.ts';
+import { utf8ByteLength } from '../internal/utf8.ts';
 import { putRecords } from '../operations/put-records.ts';
 import { checkRecordBytes } from '../record-size.ts';
 import { backoffDelay } from '../retry.ts';
 import { checkPutRecordsEntry, streamIdentityIssues } from '../put-validation.ts';
 import type { PutRecordsOutput, PutRecordsRequestEntry } from '../shapes.ts';
 import { buildBatch, entryData, type Batch } from './batch.ts';
-import { DataCopier, type DataChunk } from './data-copy.ts';
+import { DataCopier } from './data-copy.ts';
 import { KinesisProducerError, type ProducerFailureReason } from './errors.ts';
 import { KeyCache, type KnownKey } from './key-cache.ts';
 import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, type ResolvedProducerOptions } from './options.ts';
@@ -339,9 +339,10 @@ class KinesisProducer {
       return new KinesisProducerError({ reason: 'invalid', record, detail: 'a record must be an object with `data`' });
     }
     const raw = record.data;
-    let data: Uint8Array;
-    if (typeof raw === 'string') data = encodeUtf8(raw);
-    else if (raw instanceof Uint8Array) data = raw; // copied once the record passes: the caller may reuse its buffer
+    // The data is copied (strings encoded) once the record passes: the caller may reuse its buffer.
+    let dataBytes: number;
+    if (typeof raw === 'string') dataBytes = utf8ByteLength(raw);
+    else if (raw instanceof Uint8Array) dataBytes = raw.length;
     else return new KinesisProducerError({ reason: 'invalid', record, detail: 'data must be a Uint8Array or a string' });
 
     let partitionKey = record.partitionKey;
@@ -376,7 +377,7 @@ class KinesisProducer {
         return refused(record, cause);
       }
     }
-    const size = keyBytes + data.length;
+    const size = keyBytes + dataBytes;
     // checkRecordBytes allocates (an empty list when the record fits): asked only for the message.
     if (size > this.#client.limits.maxRecordBytes) {
       return refused(record, new KinesisValidationError('PutRecords', 'input', checkRecordBytes(size, this.#client.limits)));
@@ -392,14 +393,8 @@ class KinesisProducer {
     if (explicitHashKey === undefined && map !== undefined && !map.isDisabled) {
       hashHigh = (known === undefined ? partitionKeyHashHigh(partitionKey) : (known.hashHigh ??= partitionKeyHashHigh(partitionKey))) | 0;
     }
-    let store = data;
-    let offset = 0;
-    let chunk: DataChunk | undefined;
-    if (data === raw) {
-      store = this.#copier.copy(raw, this.#bufferedBytes);
-      offset = this.#copier.lastOffset;
-      chunk = this.#copier.lastChunk;
-    }
+    const copier = this.#copier;
+    const store = typeof raw === 'string' ? copier.copyText(raw, dataBytes, this.#bufferedBytes) : copier.copy(raw, this.#bufferedBytes);
     const now = this.#clock();
     if (this.#epoch === undefined) this.#epoch = now;
     // The difference of two clock readings is a heap number even when it is a small integer;
@@ -412,8 +407,8 @@ class KinesisProducer {
       partitionKey,
       explicitHashKey,
       store,
-      offset,
-      chunk,
+      offset: copier.lastOffset,
+      chunk: copier.lastChunk,
       keyBytes,
       size,
       hashHigh,
