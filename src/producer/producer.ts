@@ -454,7 +454,7 @@ class KinesisProducer {
   }
 
   #extra(record: BufferedRecord): RecordExtra {
-    return (record.extra ??= { lastError: undefined, lastCode: undefined, flushes: undefined });
+    return (record.extra ??= { lastError: undefined, lastCode: undefined });
   }
 
   /** Keeps a retryable fault as the cause of a later `expired` / `retries-exhausted` failure. */
@@ -977,8 +977,7 @@ class KinesisProducer {
     if (record.state === 'done') return;
     this.#release(record);
     this.#stats.stored++;
-    const flushes = record.extra?.flushes;
-    if (flushes !== undefined) for (const ticket of flushes) this.#tick(ticket, true);
+    if (this.#tickets.length > 0) this.#tick(record, true);
     const resolve = record.resolve;
     record.resolve = undefined;
     resolve?.(result);
@@ -988,8 +987,7 @@ class KinesisProducer {
     if (record.state === 'done') return;
     this.#release(record);
     const error = new KinesisProducerError({ reason, record: record.source, attempts: record.attempts, ...extra });
-    const flushes = record.extra?.flushes;
-    if (flushes !== undefined) for (const ticket of flushes) this.#tick(ticket, false);
+    if (this.#tickets.length > 0) this.#tick(record, false);
     const resolve = record.resolve;
     record.resolve = undefined;
     if (resolve !== undefined) {
@@ -1028,24 +1026,43 @@ class KinesisProducer {
 
   // ---- flush -------------------------------------------------------------------------------------
 
-  #tick(ticket: FlushTicket, stored: boolean): void {
-    if (stored) ticket.stored++;
-    else ticket.failed++;
-    if (--ticket.remaining === 0) ticket.done();
+  /**
+   * Flushes still waiting, oldest first. A flush waits for the records unsettled when it was
+   * called, which are exactly the unsettled records put before it (`seq` below its `before`):
+   * each settling record counts for the flushes it is older than, and a flush costs nothing per
+   * record (it used to add itself to a list on every buffered record).
+   */
+  #tickets: FlushTicket[] = [];
+
+  /** A record settled: counts it for the flushes waiting for it. */
+  #tick(record: BufferedRecord, stored: boolean): void {
+    const tickets = this.#tickets;
+    let finished = false;
+    for (const ticket of tickets) {
+      if (record.seq >= ticket.before) continue;
+      if (stored) ticket.stored++;
+      else ticket.failed++;
+      if (--ticket.remaining === 0) {
+        finished = true;
+        ticket.done();
+      }
+    }
+    if (finished) this.#tickets = this.#tickets.filter((ticket) => ticket.remaining > 0);
   }
 
   #flush(): Promise<FlushResult> {
-    const pending: BufferedRecord[] = [];
-    for (let i = this.#waitingHead; i < this.#waiting.length; i++) pending.push(this.#waiting[i]!);
-    for (const bucket of this.#bucketOrder) for (const record of bucket.queue.records()) pending.push(record);
-    if (pending.length === 0) {
+    // Every record not settled yet: waiting for room, queued or in flight.
+    let pending = this.#waiting.length - this.#waitingHead;
+    for (const bucket of this.#bucketOrder) for (const _record of bucket.queue.records()) pending++;
+    if (pending === 0) {
       this.#schedulePump();
       return Promise.resolve({ stored: 0, failed: 0 });
     }
     this.#flushing++;
     return new Promise<FlushResult>((resolve) => {
       const ticket: FlushTicket = {
-        remaining: pending.length,
+        before: this.#seq,
+        remaining: pending,
         stored: 0,
         failed: 0,
         done: () => {
@@ -1053,7 +1070,7 @@ class KinesisProducer {
           resolve({ stored: ticket.stored, failed: ticket.failed });
         },
       };
-      for (const record of pending) (this.#extra(record).flushes ??= []).push(ticket);
+      this.#tickets.push(ticket);
       this.#schedulePump();
     });
   }

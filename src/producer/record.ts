@@ -39,7 +39,7 @@ export type RecordState = 'waiting' | 'queued' | 'in-flight' | 'done';
  * long enough to be copied by every young-generation GC, so each field and each object per record
  * costs CPU as well as memory. What can be derived is (the deadline, the data's length), the data
  * is an offset into a shared chunk rather than a typed-array view per record (views are made when
- * a request is built), and what only a failure or a flush needs sits in {@link RecordExtra},
+ * a request is built), and what only a retried failure needs sits in {@link RecordExtra},
  * created on first use.
  */
 export interface BufferedRecord {
@@ -74,7 +74,7 @@ export interface BufferedRecord {
   /** The bucket (shard id, or the stream-wide bucket) whose queue holds the record. */
   bucket: string;
   attempts: number;
-  /** What a failure or a flush attached to the record, if any. */
+  /** What a retryable fault left on the record, if any. */
   extra: RecordExtra | undefined;
   /**
    * Settles the record's put() promise (undefined for send(), and once settled): with a result,
@@ -88,8 +88,6 @@ export interface RecordExtra {
   /** Last retryable fault, kept as the cause of an `expired` / `retries-exhausted` failure. */
   lastError: unknown;
   lastCode: string | undefined;
-  /** Flushes waiting for this record to settle. */
-  flushes: FlushTicket[] | undefined;
 }
 
 /** The record's data, as a view made now (for a request); the record holds only an offset. */
@@ -99,8 +97,10 @@ export function recordData(record: BufferedRecord): Uint8Array {
   return record.store.subarray(record.offset, record.offset + record.size - record.keyBytes);
 }
 
-/** Counts the records one `flush()` waits for. */
+/** Counts the records one `flush()` waits for: those unsettled when it was called. */
 export interface FlushTicket {
+  /** The `seq` of the first record put after the flush: it waits for older records only. */
+  readonly before: number;
   remaining: number;
   stored: number;
   failed: number;
