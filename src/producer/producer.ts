@@ -131,25 +131,13 @@ const NO_FAILURES: Record<ProducerFailureReason, number> = {
 };
 
 /** The resolving functions of the promise {@link captureResolvers} was last the executor of. */
-let capturedResolve: ((value: PutResult | PromiseLike<PutResult>) => void) | undefined;
+let capturedResolve: ((result: PutResult) => void) | undefined;
 let capturedReject: ((error: unknown) => void) | undefined;
 
 /** A Promise executor that keeps the resolving functions for the caller (it runs synchronously). */
-function captureResolvers(resolve: (value: PutResult | PromiseLike<PutResult>) => void, reject: (error: unknown) => void): void {
+function captureResolvers(resolve: (result: PutResult) => void, reject: (error: unknown) => void): void {
   capturedResolve = resolve;
   capturedReject = reject;
-}
-
-/**
- * A thenable that rejects with `error`: resolving a put() promise with it rejects the promise a
- * microtask later. Why not the reject function: a buffered record keeps only `resolve`, since
- * holding both functions for every buffered put() cost a closure (about 64 bytes) per record,
- * for the rare failure. Unlike `Promise.reject(error)`, no rejected promise exists without a
- * handler, so runtimes see no unhandled rejection of our own.
- */
-function rejectionOf(error: unknown): PromiseLike<never> {
-  // Promise resolution calls `then` once, in a microtask, with the promise's own resolving functions.
-  return { then: (_: unknown, reject: (reason: unknown) => void) => reject(error) } as unknown as PromiseLike<never>;
 }
 
 /**
@@ -326,25 +314,17 @@ class KinesisProducer {
     // A shared executor, not a closure per put(): it only hands over the resolving functions.
     const promise = new Promise<PutResult>(captureResolvers);
     const reject = capturedReject!;
-    // Only `resolve` is kept with the record (see #fail): the reject function is left to the GC.
     prepared.resolve = capturedResolve;
+    prepared.reject = reject;
     capturedResolve = capturedReject = undefined;
-    this.#accepting = prepared;
-    this.#acceptingReject = reject;
     try {
       this.#accept(prepared);
     } catch (error) {
       // As a throw inside an executor would: the promise rejects (unless settled), put() does not throw.
       reject(error);
-    } finally {
-      this.#accepting = this.#acceptingReject = undefined;
     }
     return promise;
   }
-
-  /** The record put() is accepting now, and its promise's reject function (see #fail). */
-  #accepting: BufferedRecord | undefined;
-  #acceptingReject: ((error: unknown) => void) | undefined;
 
   #send(record: ProducerRecord): void {
     const prepared = this.#prepare(record);
@@ -438,6 +418,7 @@ class KinesisProducer {
       attempts: 0,
       extra: undefined,
       resolve: undefined,
+      reject: undefined,
     };
   }
 
@@ -979,7 +960,7 @@ class KinesisProducer {
     this.#stats.stored++;
     if (this.#tickets.length > 0) this.#tick(record, true);
     const resolve = record.resolve;
-    record.resolve = undefined;
+    record.resolve = record.reject = undefined;
     resolve?.(result);
   }
 
@@ -988,13 +969,9 @@ class KinesisProducer {
     this.#release(record);
     const error = new KinesisProducerError({ reason, record: record.source, attempts: record.attempts, ...extra });
     if (this.#tickets.length > 0) this.#tick(record, false);
-    const resolve = record.resolve;
-    record.resolve = undefined;
-    if (resolve !== undefined) {
-      // Refused while put() accepts it (buffer-full): rejected at once, as before put() returns.
-      if (record === this.#accepting) this.#acceptingReject!(error);
-      else resolve(rejectionOf(error));
-    }
+    const reject = record.reject;
+    record.resolve = record.reject = undefined;
+    reject?.(error);
     this.#report(error);
   }
 

@@ -76,11 +76,8 @@ export interface BufferedRecord {
   attempts: number;
   /** What a retryable fault left on the record, if any. */
   extra: RecordExtra | undefined;
-  /**
-   * Settles the record's put() promise (undefined for send(), and once settled): with a result,
-   * or with a thenable that rejects (the promise's reject function is not kept; see `rejectionOf`).
-   */
-  resolve: ((value: PutResult | PromiseLike<PutResult>) => void) | undefined;
+  resolve: ((result: PutResult) => void) | undefined;
+  reject: ((error: unknown) => void) | undefined;
 }
 
 /** The rarely used part of a record's bookkeeping. */
