@@ -55,3 +55,21 @@ describe('DataCopier', () => {
     expect(copier.lastChunk).toBeDefined();
   });
 });
+
+describe('DataCopier.copyText', () => {
+  it('writes the UTF-8 bytes TextEncoder gives, for ASCII, multibyte, emoji and lone surrogates, also across chunks', () => {
+    const copier = new DataCopier();
+    const encoder = new TextEncoder();
+    // Over 2 KiB of UTF-8, data gets an array of its own rather than a place in a chunk.
+    const texts = ['', 'a', 'hello world', 'ü€😀', '\ud800', 'x\udc00y', '"quoted"\n', 'é'.repeat(700), 'a'.repeat(2047), '😀'.repeat(300), 'b'.repeat(3000), 'ü'.repeat(1500)];
+    let buffered = 0;
+    for (let round = 0; round < 40; round++) {
+      for (const text of texts) {
+        const expected = encoder.encode(text);
+        const store = copier.copyText(text, expected.length, buffered);
+        expect([...store.subarray(copier.lastOffset, copier.lastOffset + expected.length)], JSON.stringify(text.slice(0, 20))).toEqual([...expected]);
+        buffered += expected.length;
+      }
+    }
+  });
+});
