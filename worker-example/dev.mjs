@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer as createNetServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { freePort } from '../scripts/local-kinesis.mjs';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -25,19 +25,8 @@ export const LOCAL_CREDENTIALS = Object.freeze({ accessKeyId: 'AKIDLOCALDEMO', s
 
 const OUTPUT_LIMIT = 256 * 1024;
 
-/** @returns {Promise<number>} a free loopback port */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
+// One free-port helper for the repo's tools (scripts/local-kinesis.mjs); re-exported for callers of this module.
+export { freePort } from '../scripts/local-kinesis.mjs';
 
 /**
  * JSON with comments (the wrangler.jsonc dialect: `//` and `/* *\/` comments, trailing commas) →

@@ -5,9 +5,9 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { freePort } from '../../scripts/local-kinesis.mjs';
 
 /** Options for {@link startKinesisLocal}. */
 export interface KinesisLocalOptions {
@@ -99,19 +99,6 @@ export function kinesisLocalDir(): string {
   return dirname(createRequire(import.meta.url).resolve('kinesis-local/main.js'));
 }
 
-/** Finds a free loopback port by listening on 127.0.0.1:0 and closing again. */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
 
 /** `yyyymmddThhmmssZ`, the `X-Amz-Date` format. */
 export function amzDate(date: Date = new Date()): string {
@@ -284,9 +271,9 @@ class PortInUseError extends Error {}
 
 async function startOnce(options: KinesisLocalOptions): Promise<KinesisLocal> {
   const dir = kinesisLocalDir();
-  const port = await findFreePort();
-  let tlsPort = await findFreePort();
-  for (let i = 0; i < 5 && tlsPort === port; i++) tlsPort = await findFreePort();
+  const port = await freePort();
+  let tlsPort = await freePort();
+  for (let i = 0; i < 5 && tlsPort === port; i++) tlsPort = await freePort();
   const env: Record<string, string> = {
     ...(process.env.PATH === undefined ? {} : { PATH: process.env.PATH }),
     ...KINESIS_LOCAL_DEFAULT_ENV,
