@@ -292,10 +292,10 @@ ${targetLines.join('\n')}
 Where the client's cost goes (CPU profiles of the PutRecords path, \`node --cpu-prof\`, 500 × 100 B
 records against the do-nothing endpoint): Node's fetch (undici), WebCrypto (SHA-256 of the body and
 the signature's HMAC) and garbage collection are most of it for every fetch-based contender.
-kinesis-edge's own share is about 0.5 ms per request: base64 of the records (Node 20 has no
-\`Uint8Array.prototype.toBase64\`), the write-path validator, and building the request text
-directly; the body is encoded to UTF-8 once, for both the body hash and fetch, where a string
-body is encoded twice. The write path does not use zod (a plain validator held to the zod schemas'
+kinesis-edge's own share is about 0.3–0.5 ms per request: the write-path validator and writing
+the body straight into UTF-8 bytes with the records' base64 in place (Node 20 has no
+\`Uint8Array.prototype.toBase64\`); those bytes serve both the body hash and fetch, where a
+string body is encoded twice. The write path does not use zod (a plain validator held to the zod schemas'
 results by a test), so a put-only page carries no zod and the package loads zod only when an
 operation that uses its schemas is first called. The bundle target is not met: what remains of
 the put-only app is aws4fetch's signer (about 2.6 KB gzip, including its region/service guessing,
