@@ -2,7 +2,8 @@
 // Response shapes come from kinesis-local and the Kinesis API reference (PutRecords,
 // GetRecords); error shapes from the Kinesis JSON protocol (CommonErrors).
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startFaultProxy, mulberry32, skewMessage, type FaultProxy } from '../support/fault-proxy.ts';
+import { startFaultProxy, skewMessage, type FaultProxy } from '../support/fault-proxy.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 import {
   amzDate,
   callKinesis,
@@ -190,7 +191,7 @@ describe('fault-proxy', () => {
           await seeded.close();
         }
       };
-      const random = mulberry32(7);
+      const random = seededRandom(7);
       const expected = Array.from({ length: 12 }, () => random() < 0.5);
 
       expect(await pattern()).toEqual(expected);

@@ -15,6 +15,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import { seededRandom } from './seeded-random.ts';
 
 /** Fault kinds the proxy can inject. */
 export type FaultType = 'partialFailure' | 'mismatchedCount' | 'throttle' | 'status' | 'drop' | 'delay' | 'skewDate';
@@ -224,23 +225,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/**
- * mulberry32, a small seeded PRNG (public domain, Tommy Ettinger): returns floats in [0, 1).
- * @example
- * const random = mulberry32(42);
- * random(); // always the same first value for seed 42
- */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `yyyymmddThhmmssZ`, the `X-Amz-Date` format. */
 function formatAmzDate(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
@@ -308,7 +292,7 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
   const seed = options.seed ?? 0x5eed;
   const preserveHost = options.preserveHost ?? true;
 
-  let random = mulberry32(seed);
+  let random = seededRandom(seed);
   let rules: RuleState[] = [];
   let log: ProxiedRequest[] = [];
   let seq = 0;
@@ -701,7 +685,7 @@ export async function startFaultProxy(upstream: string, options: FaultProxyOptio
       rules = [];
       log = [];
       seq = 0;
-      random = mulberry32(seed);
+      random = seededRandom(seed);
     },
     clearRequests() {
       log = [];

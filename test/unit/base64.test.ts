@@ -7,7 +7,7 @@ import {
   encodeBase64Fallback,
   encodeBase64Table,
 } from '../../src/internal/base64.ts';
-import { randomBytes, seededRandom } from './seeded-random.ts';
+import { randomBytes, seededRandom } from '../support/seeded-random.ts';
 
 // RFC 4648 §10 test vectors, plus the byte values from our own docs.
 const VECTORS: [string, number[], string][] = [

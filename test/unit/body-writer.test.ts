@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBase64Fallback } from '../../src/internal/base64.ts';
 import { base64Length, BodyWriter } from '../../src/internal/body-writer.ts';
-import { randomBytes, seededRandom } from './seeded-random.ts';
+import { randomBytes, seededRandom } from '../support/seeded-random.ts';
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 

@@ -2,7 +2,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/internal/crc32.ts';
 import { encodeUtf8 } from '../../src/internal/utf8.ts';
-import { randomBytes, seededRandom } from './seeded-random.ts';
+import { randomBytes, seededRandom } from '../support/seeded-random.ts';
 
 // CRC-32/ISO-HDLC check values (the "123456789" check is the catalogue's standard one).
 // https://reveng.sourceforge.io/crc-catalogue/17plus.htm#crc.cat.crc-32-iso-hdlc

@@ -13,7 +13,7 @@ import {
 import { KinesisError, isKinesisError } from '../../src/errors.ts';
 import { crc32 } from '../../src/internal/crc32.ts';
 import { decodeUtf8, encodeUtf8 } from '../../src/internal/utf8.ts';
-import { randomBytes, randomInt, seededRandom } from './seeded-random.ts';
+import { randomBytes, randomInt, seededRandom } from '../support/seeded-random.ts';
 
 const str = (value: string) => ({ type: 'string', value }) as const;
 

@@ -7,7 +7,7 @@ import { KinesisValidationError, type ValidationIssue } from '../../src/errors.t
 import { parseGetRecordsOutput, parseSubscribeToShardEvent } from '../../src/get-records-validation.ts';
 import { parseWith } from '../../src/schema-validation.ts';
 import * as shapes from '../../src/shapes.ts';
-import { seededRandom } from './seeded-random.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; issues: readonly ValidationIssue[] };
 

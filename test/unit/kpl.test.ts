@@ -11,7 +11,7 @@ import {
   type KplUserRecord,
 } from '../../src/internal/kpl.ts';
 import { encodeUtf8 } from '../../src/internal/utf8.ts';
-import { randomBytes, randomInt, seededRandom } from './seeded-random.ts';
+import { randomBytes, randomInt, seededRandom } from '../support/seeded-random.ts';
 
 // Vectors from awslabs/kinesis-aggregation plus negative vectors of ours; see
 // test/fixtures/kpl/README.md.

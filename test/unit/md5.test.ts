@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { md5 } from '../../src/internal/md5.ts';
 import { encodeUtf8 } from '../../src/internal/utf8.ts';
-import { randomBytes, seededRandom } from './seeded-random.ts';
+import { randomBytes, seededRandom } from '../support/seeded-random.ts';
 
 // RFC 1321 appendix A.5, the MD5 test suite.
 const RFC_1321_SUITE: [string, string][] = [

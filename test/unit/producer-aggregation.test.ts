@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeAggregatedRecord } from '../../src/internal/kpl.ts';
 import { createProducer, DEFAULT_AGGREGATION_MAX_BYTES, type PutResult } from '../../src/producer/index.ts';
 import { createFakeKinesis, keysOnShard, md5HashKey, settle } from './producer-fake-kinesis.ts';
-import { randomInt, seededRandom } from './seeded-random.ts';
+import { randomInt, seededRandom } from '../support/seeded-random.ts';
 
 interface AggUserRecord {
   partitionKey: string;

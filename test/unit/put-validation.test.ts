@@ -17,7 +17,7 @@ import {
 import { deleteNulls } from '../../src/client.ts';
 import { parseWith } from '../../src/schema-validation.ts';
 import * as shapes from '../../src/shapes.ts';
-import { seededRandom } from './seeded-random.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 type Outcome = { ok: true; body: string } | { ok: false; issues: readonly ValidationIssue[] };
 

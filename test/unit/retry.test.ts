@@ -32,7 +32,7 @@ import {
   type RecordedRequest,
   type Reply,
 } from '../support/fake-fetch.ts';
-import { mulberry32 } from '../support/fault-proxy.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 const CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const INPUT = { StreamName: 'clicks', PartitionKey: 'user-1', Data: 'x' };
@@ -94,7 +94,7 @@ describe('backoffDelay', () => {
   });
 
   it('never exceeds the cap or goes negative, over a seeded sample', () => {
-    const random = mulberry32(7);
+    const random = seededRandom(7);
     for (let i = 0; i < 5_000; i++) {
       const attempt = 1 + Math.floor(random() * 60);
       const delay = backoffDelay(attempt, random() < 0.5 ? 100 : 500, 20_000, random);
@@ -235,10 +235,10 @@ describe('retry ladder: delays', () => {
   it('jitters with the injected random: the delays follow the seeded sequence', async () => {
     useFakeClock();
     const fake = createFakeFetch([], { fallback: awsError(400, 'ProvisionedThroughputExceededException') });
-    const c = client(fake, {}, { throttlingBaseDelayMs: 500, maxAttempts: 6, random: mulberry32(42) });
+    const c = client(fake, {}, { throttlingBaseDelayMs: 500, maxAttempts: 6, random: seededRandom(42) });
     await drive(putRecord(c, INPUT), fake).catch(() => undefined);
 
-    const replay = mulberry32(42);
+    const replay = seededRandom(42);
     const expected = [1, 2, 3, 4, 5].map((attempt) => Math.floor(replay() * Math.min(20_000, 500 * 2 ** (attempt - 1))));
     expect(gaps(fake)).toEqual(expected);
     expect(new Set(expected).size).toBe(5);

@@ -8,7 +8,7 @@ import {
   isWellFormedUtf16Fallback,
   utf8ByteLength,
 } from '../../src/internal/utf8.ts';
-import { randomInt, seededRandom } from './seeded-random.ts';
+import { randomInt, seededRandom } from '../support/seeded-random.ts';
 
 // Derived by this project; see test/fixtures/kinesis/README.md.
 interface KeysFixture {

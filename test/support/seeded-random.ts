@@ -1,4 +1,4 @@
-// A seeded PRNG (mulberry32) so that "random" unit-test inputs are the same on every run.
+// A seeded PRNG (mulberry32) so that "random" test inputs and fault picks are the same on every run.
 // https://gist.github.com/tommyettinger/46a874533244883189143505d203312c
 
 /** Returns a function giving uniform numbers in [0, 1), fixed by `seed`. */
