@@ -15,7 +15,6 @@
  * (up to 5 minutes): read the stream directly.
  */
 import {
-  deleteNulls,
   serviceError,
   signKinesisRequest,
   requestBody,
@@ -194,9 +193,8 @@ function stringHeader(message: EventStreamMessage, name: string): string | undef
 function parsePayload(message: EventStreamMessage, what: string): unknown {
   const text = decodeUtf8(message.payload);
   try {
-    const json: unknown = text ? JSON.parse(text) : {};
-    deleteNulls(json);
-    return json;
+    // `null` members: the event parser drops them; an exception payload is only read for its message.
+    return text ? (JSON.parse(text) as unknown) : {};
   } catch {
     throw new KinesisValidationError(OPERATION, 'output', [{ path: '', rule: `${what} payload is not JSON (${text.slice(0, 120)})` }]);
   }
