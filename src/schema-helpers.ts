@@ -4,7 +4,9 @@
  */
 import * as z from 'zod/mini';
 import { decodeBase64, encodeBase64 } from './internal/base64.ts';
-import { encodeUtf8, isWellFormedUtf16 } from './internal/utf8.ts';
+// Nothing from internal/utf8.ts here, nor from any module of the write path: whatever the lazily
+// loaded schemas import statically, esbuild wraps in lazy-init code (`__esm`) in every app that bundles
+// it, a put-only page included. base64.ts has a chunk of its own for the same reason (vite.config.ts).
 
 const MAX_HASH_KEY = 2n ** 128n - 1n;
 
@@ -21,14 +23,15 @@ export function lazySchema<T>(build: () => T): () => T {
  * Record data on the way in: bytes as they are, or a string sent as its UTF-8 bytes, turned into
  * the wire's base64 here, exactly once. A string is never taken for base64.
  */
-export const dataInput = /* @__PURE__ */ lazySchema(() =>
-  z.pipe(
+export const dataInput = /* @__PURE__ */ lazySchema(() => {
+  const utf8 = new TextEncoder();
+  return z.pipe(
     z.custom<Uint8Array | string>((value) => value instanceof Uint8Array || typeof value === 'string', {
       error: 'must be a Uint8Array or a string',
     }),
-    z.transform((value): string => encodeBase64(typeof value === 'string' ? encodeUtf8(value) : value)),
-  ),
-);
+    z.transform((value): string => encodeBase64(typeof value === 'string' ? utf8.encode(value) : value)),
+  );
+});
 
 /** Record data on the way out: the wire's base64 becomes bytes. */
 export const dataOutput = /* @__PURE__ */ lazySchema(() =>
@@ -62,9 +65,14 @@ export const partitionKeyMaxLengthCheck = /* @__PURE__ */ lazySchema(() =>
   z.refine<string>((value) => value.length <= 256, { error: 'length must be at most 256' }),
 );
 
-/** A lone surrogate has no UTF-8 form: the service could not hash or store such a key. */
+/**
+ * A lone surrogate has no UTF-8 form: the service could not hash or store such a key. Checked with a
+ * pattern over UTF-16 units (no `u` flag): each unit is a non-surrogate or half of a proper pair.
+ */
 export const isWellFormedCheck = /* @__PURE__ */ lazySchema(() =>
-  z.refine<string>((value) => isWellFormedUtf16(value), { error: 'must be well-formed UTF-16 (no lone surrogates)' }),
+  z.refine<string>((value) => /^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/.test(value), {
+    error: 'must be well-formed UTF-16 (no lone surrogates)',
+  }),
 );
 
 /** The model's pattern allows 39 digits; a hash key is an unsigned 128-bit number. */
