@@ -7,12 +7,12 @@
 // therefore run at once with different settings, and nothing secret is written next to the
 // committed configuration. With `queue: true` it is the Queue variant instead: the vars and
 // `queues` bindings of wrangler.jsonc's `env.queue` (wrangler dev runs the queue locally).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { startServerProcess, withFreshPorts } from '../scripts/child-process.mjs';
 import { freePort } from '../scripts/local-kinesis.mjs';
 import { fileURLToPath } from 'node:url';
 
@@ -90,17 +90,10 @@ function dotenv(values) {
  * await fetch(`${worker.url}/collect`, { method: 'POST', headers: { Origin: 'http://127.0.0.1:8080', 'Content-Type': 'text/plain' }, body: '[]' });
  * await worker.stop();
  */
-export async function startIngestWorker(options) {
-  // A free port found now can be taken by another process before workerd binds it (the test
-  // suite starts many servers at once): with a port of our choosing, try again on a fresh one.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startIngestWorkerOnce(options);
-    } catch (error) {
-      const portClash = /Address already in use/.test(String(error?.message));
-      if (!portClash || options.port !== undefined || attempt >= 3) throw error;
-    }
-  }
+export function startIngestWorker(options) {
+  // With a port of the caller's choosing, a clash is the caller's to handle.
+  const attempts = options.port === undefined ? 3 : 1;
+  return withFreshPorts(() => startIngestWorkerOnce(options), /Address already in use/, attempts);
 }
 
 /** One try of {@link startIngestWorker}. */
@@ -189,67 +182,23 @@ async function startIngestWorkerOnce(options) {
   // The watchdog is the leader of a new process group holding wrangler and workerd: it forwards
   // SIGTERM for a clean stop, and kills the whole group if our process goes away (stdin closes),
   // so no workerd is left holding the port.
-  const child = spawn(process.execPath, ['-e', WATCHDOG, cli, ...args], {
+  const url = `http://127.0.0.1:${port}`;
+  const server = await startServerProcess({
+    name: `wrangler dev on ${url}`,
+    watchdog: WATCHDOG,
+    args: [cli, ...args],
     cwd: dir,
     env,
     detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
+    outputLimit: OUTPUT_LIMIT,
+    onOutput: options.onOutput,
+    isReady: () => answers(`${url}/__ready`),
+    startTimeoutMs: options.startTimeoutMs ?? 60_000,
+    pollMs: 200,
+    stopTimeoutMs: 5_000,
+    afterStop: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {}),
   });
-  let output = '';
-  const append = (chunk) => {
-    const text = chunk.toString('utf8');
-    output = (output + text).slice(-OUTPUT_LIMIT);
-    options.onOutput?.(text);
-  };
-  child.stdout.on('data', append);
-  child.stderr.on('data', append);
-  child.stdin.on('error', () => {});
-  let exited = false;
-  const exit = new Promise((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
-    child.once('error', (error) => {
-      append(Buffer.from(`\n[spawn error] ${String(error)}\n`));
-      exited = true;
-      resolve();
-    });
-  });
-
-  let stopping;
-  const stop = () => {
-    stopping ??= (async () => {
-      if (!exited) {
-        try {
-          process.kill(child.pid, 'SIGTERM');
-        } catch {}
-        const timer = setTimeout(() => killGroup(child.pid), 5_000);
-        await exit;
-        clearTimeout(timer);
-      }
-      // Whatever the watchdog left (it kills the group itself, this is the belt to its braces).
-      killGroup(child.pid);
-      child.stdin.destroy();
-      await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
-    })();
-    return stopping;
-  };
-
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
-  try {
-    for (;;) {
-      if (exited) throw new Error(`wrangler dev exited during start-up:\n${output}`);
-      if (await answers(`${url}/__ready`)) break;
-      if (Date.now() > deadline) throw new Error(`wrangler dev did not answer on ${url} in time:\n${output}`);
-      await Promise.race([new Promise((resolve) => setTimeout(resolve, 200)), exit]);
-    }
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { url, port, pid: child.pid ?? -1, output: () => output, stop };
+  return { url, port, ...server };
 }
 
 /**
@@ -272,13 +221,6 @@ export async function bundleWorker(entry, outfile) {
     sourcemap: 'linked',
     logLevel: 'silent',
   });
-}
-
-function killGroup(pid) {
-  if (!pid) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {}
 }
 
 // Runs in the watchdog process: `node -e WATCHDOG <cli.js> <args…>`.

@@ -1,55 +1,17 @@
-// Starts kinesis-local (the npm build of etspaceman/kinesis-mock) as a child process for the
-// integration tests, plus a few unsigned-request helpers for driving it with plain fetch.
+// kinesis-local (the npm build of etspaceman/kinesis-mock) for the integration tests: the repo's
+// launcher (scripts/local-kinesis.mjs) with the tests' defaults, plus a few unsigned-request
+// helpers for driving it with plain fetch.
 // Configuration variables: node_modules/kinesis-local/README.md, "Service Configuration".
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import { freePort } from '../../scripts/local-kinesis.mjs';
+import { DUMMY_AUTHORIZATION, startLocalKinesis, type LocalKinesis, type LocalKinesisOptions } from '../../scripts/local-kinesis.mjs';
 
-/** Options for {@link startKinesisLocal}. */
-export interface KinesisLocalOptions {
-  /**
-   * Extra environment variables for kinesis-local; they override the defaults
-   * ({@link KINESIS_LOCAL_DEFAULT_ENV}). The parent's environment is NOT inherited (apart from
-   * `PATH`), so a developer's `AWS_REGION` cannot change the mock's default region.
-   * @default {}
-   */
-  env?: Record<string, string>;
-  /**
-   * How long to wait for the HTTP port to answer before failing with the child's output.
-   * @default 30_000
-   */
-  startTimeoutMs?: number;
-  /**
-   * How long `stop()` waits after SIGTERM before sending SIGKILL.
-   * @default 1_000
-   */
-  stopTimeoutMs?: number;
-  /**
-   * How many times to retry with fresh ports when a port was taken between probing and binding.
-   * @default 3
-   */
-  portAttempts?: number;
-}
+export { DUMMY_AUTHORIZATION, kinesisLocalDir } from '../../scripts/local-kinesis.mjs';
+
+/** Options for {@link startKinesisLocal}: `env` overrides {@link KINESIS_LOCAL_DEFAULT_ENV}. */
+export type KinesisLocalOptions = Omit<LocalKinesisOptions, 'nodeArgs' | 'timeoutMs'>;
 
 /** A running kinesis-local. */
-export interface KinesisLocal {
-  /** Plain-HTTP endpoint, e.g. `http://127.0.0.1:41234`. */
-  endpoint: string;
-  /** The plain-HTTP port. */
-  port: number;
-  /** The TLS port (self-signed certificate from kinesis-local/server.json). */
-  tlsPort: number;
-  /** The child's process id. */
-  pid: number;
-  /** The last 64 KiB of the child's stdout and stderr (it logs WARN lines to stdout). */
-  output(): string;
-  /** Stops the child: SIGTERM, then SIGKILL after `stopTimeoutMs`. Idempotent. */
-  stop(): Promise<void>;
-}
+export type KinesisLocal = LocalKinesis;
 
 /** Durations and limits tuned for tests; each key is a kinesis-local configuration variable. */
 export const KINESIS_LOCAL_DEFAULT_ENV: Readonly<Record<string, string>> = {
@@ -71,34 +33,8 @@ export const KINESIS_LOCAL_DEFAULT_ENV: Readonly<Record<string, string>> = {
   LOAD_DATA_IF_EXISTS: 'false',
 };
 
-/**
- * kinesis-local answers `MissingAuthenticationTokenException` without an `Authorization` header
- * and `IncompleteSignatureException` without `X-Amz-Date` (or `Date`), but never verifies the
- * signature or the date, so this fixed header is enough. Shape: a SigV4 header as in the
- * "Authorization header" example of the AWS SigV4 docs.
- */
-export const DUMMY_AUTHORIZATION =
-  'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0';
-
 /** The Kinesis JSON protocol's target prefix (`X-Amz-Target: Kinesis_20131202.PutRecords`). */
 export const KINESIS_TARGET_PREFIX = 'Kinesis_20131202.';
-
-const OUTPUT_LIMIT = 64 * 1024;
-
-// Runs main.js inside a wrapper that kills the process when its stdin closes, i.e. when the
-// test runner dies without running teardown (SIGKILL, crash), so no orphan keeps the port.
-const WATCHDOG = [
-  "process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL'));",
-  "process.stdin.on('error', () => process.kill(process.pid, 'SIGKILL'));",
-  'process.stdin.resume();',
-  'require(process.argv[1]);',
-].join('\n');
-
-/** Resolves kinesis-local's package directory (holding main.js and server.json). */
-export function kinesisLocalDir(): string {
-  return dirname(createRequire(import.meta.url).resolve('kinesis-local/main.js'));
-}
-
 
 /** `yyyymmddThhmmssZ`, the `X-Amz-Date` format. */
 export function amzDate(date: Date = new Date()): string {
@@ -244,7 +180,8 @@ export async function readAllRecords(
 }
 
 /**
- * Starts kinesis-local on free loopback ports and waits until it answers ListStreams.
+ * Starts kinesis-local on free loopback ports with the tests' defaults
+ * ({@link KINESIS_LOCAL_DEFAULT_ENV}, a large heap) and waits until it answers ListStreams.
  * @example
  * const local = await startKinesisLocal();
  * try {
@@ -253,125 +190,11 @@ export async function readAllRecords(
  *   await local.stop();
  * }
  */
-export async function startKinesisLocal(options: KinesisLocalOptions = {}): Promise<KinesisLocal> {
-  const attempts = Math.max(1, options.portAttempts ?? 3);
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    try {
-      return await startOnce(options);
-    } catch (error) {
-      lastError = error;
-      if (!(error instanceof PortInUseError)) throw error;
-    }
-  }
-  throw lastError;
-}
-
-class PortInUseError extends Error {}
-
-async function startOnce(options: KinesisLocalOptions): Promise<KinesisLocal> {
-  const dir = kinesisLocalDir();
-  const port = await freePort();
-  let tlsPort = await freePort();
-  for (let i = 0; i < 5 && tlsPort === port; i++) tlsPort = await freePort();
-  const env: Record<string, string> = {
-    ...(process.env.PATH === undefined ? {} : { PATH: process.env.PATH }),
-    ...KINESIS_LOCAL_DEFAULT_ENV,
-    ...options.env,
-    KINESIS_MOCK_PLAIN_PORT: String(port),
-    KINESIS_MOCK_TLS_PORT: String(tlsPort),
-    // main.js resolves the certificate against the working directory and crashes without it.
-    KINESIS_MOCK_CERT_PATH: options.env?.KINESIS_MOCK_CERT_PATH ?? join(dir, 'server.json'),
-  };
-  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
-    process.execPath,
+export function startKinesisLocal(options: KinesisLocalOptions = {}): Promise<KinesisLocal> {
+  return startLocalKinesis({
+    ...options,
+    env: { ...KINESIS_LOCAL_DEFAULT_ENV, ...options.env },
     // All test files share one instance, and it keeps every record in memory: give it room.
-    ['--max-old-space-size=6144', '-e', WATCHDOG, join(dir, 'main.js')],
-    { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-
-  let output = '';
-  const append = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
-  };
-  child.stdout.on('data', append);
-  child.stderr.on('data', append);
-  child.stdin.on('error', () => {});
-
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
-    child.once('error', (error) => {
-      append(Buffer.from(`\n[spawn error] ${String(error)}\n`));
-      exited = true;
-      resolve();
-    });
-  });
-
-  let stopping: Promise<void> | undefined;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 1_000;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (exited) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
-      await exit;
-      clearTimeout(timer);
-      child.stdin.destroy();
-      child.stdout.destroy();
-      child.stderr.destroy();
-    })();
-    return stopping;
-  };
-
-  const endpoint = `http://127.0.0.1:${port}`;
-  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
-  const deadline = Date.now() + startTimeoutMs;
-  try {
-    for (;;) {
-      if (exited) {
-        const message = `kinesis-local exited during start-up (ports ${port}/${tlsPort}):\n${output}`;
-        throw /EADDRINUSE/.test(output) ? new PortInUseError(message) : new Error(message);
-      }
-      if (await answersListStreams(port)) break;
-      if (Date.now() > deadline) {
-        throw new Error(`kinesis-local did not answer on ${endpoint} within ${startTimeoutMs} ms:\n${output}`);
-      }
-      await Promise.race([new Promise((resolve) => setTimeout(resolve, 100)), exit]);
-    }
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { endpoint, port, tlsPort, pid: child.pid ?? -1, output: () => output, stop };
-}
-
-// Uses node:http without keep-alive: an idle keep-alive socket would make kinesis-local's
-// graceful SIGTERM shutdown wait for the client's idle timeout (about 4 s with undici).
-function answersListStreams(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const body = '{}';
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/',
-        agent: false,
-        timeout: 2_000,
-        headers: { ...dummyKinesisHeaders('ListStreams'), 'Content-Length': Buffer.byteLength(body), Connection: 'close' },
-      },
-      (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode === 200));
-        res.once('error', () => resolve(false));
-      },
-    );
-    req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.once('error', () => resolve(false));
-    req.end(body);
+    nodeArgs: ['--max-old-space-size=6144'],
   });
 }
