@@ -19,7 +19,6 @@
  */
 import { KinesisValidationError, type ValidationIssue } from './errors.ts';
 import { base64Length, BodyWriter } from './internal/body-writer.ts';
-import { isValidExplicitHashKey, MAX_HASH_KEY } from './internal/hash-key.ts';
 import { encodeUtf8, isWellFormedUtf16, utf8ByteLength } from './internal/utf8.ts';
 import { MAX_RECORDS_PER_PUT_RECORDS, type RecordLimits } from './limits.ts';
 import { deleteNulls } from './client.ts';
@@ -27,14 +26,20 @@ import { recordSize, recordSizeIssue, requestSizeIssue } from './record-size.ts'
 import type { PutRecordInput, PutRecordOutput, PutRecordsInput, PutRecordsOutput } from './shapes.ts';
 
 // Patterns and lengths from the API model (shapes StreamName, StreamARN, StreamId, HashKey,
-// SequenceNumber, PartitionKey).
-const STREAM_NAME = { min: 1, max: 128, pattern: /^[a-zA-Z0-9_.-]+$/, source: '^[a-zA-Z0-9_.-]+$' };
-const STREAM_ARN = { min: 1, max: 2048, pattern: /^arn:aws.*:kinesis:.*:\d{12}:stream\/\S+$/, source: '^arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+$' };
-const STREAM_ID = { min: 1, max: 24, pattern: /^[a-z0-9]{20}-[a-z0-9]{3}$/, source: '^[a-z0-9]{20}-[a-z0-9]{3}$' };
+// SequenceNumber, PartitionKey). Each pattern is written once, as the model's text that an issue
+// quotes (`must match …`): the stream members' are compiled when checked, once per call, and V8
+// caches compiled patterns by their text.
+const STREAM_NAME = { min: 1, max: 128, pattern: '^[a-zA-Z0-9_.-]+$' };
+const STREAM_ARN = { min: 1, max: 2048, pattern: '^arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+$' };
+const STREAM_ID = { min: 1, max: 24, pattern: '^[a-z0-9]{20}-[a-z0-9]{3}$' };
 const HASH_KEY_PATTERN = /^(0|([1-9]\d{0,38}))$/;
-const HASH_KEY_SOURCE = '^(0|([1-9]\\d{0,38}))$';
+/**
+ * The largest hash key, 2^128 - 1: the model's pattern allows 39 digits, Kinesis rejects more. Not
+ * imported from internal/hash-key.ts, which would bring its MD5 (shard prediction, producer only)
+ * into the client's chunk and into every `kinesis-edge/client` import.
+ */
+const MAX_HASH_KEY = 0xffffffffffffffffffffffffffffffffn;
 const SEQUENCE_NUMBER_PATTERN = /^(0|([1-9]\d{0,128}))$/;
-const SEQUENCE_NUMBER_SOURCE = '^(0|([1-9]\\d{0,128}))$';
 /** Partition keys are counted in UTF-16 units, as the KPL and the service count them (see schema-helpers.ts). */
 const PARTITION_KEY_MAX_UNITS = 256;
 
@@ -65,16 +70,16 @@ function typeIssue(value: unknown, path: string, expected: string, issues: Issue
 }
 
 /** A model string with length limits and a pattern; every broken rule is reported, as zod does. */
-function checkPatternString(value: unknown, path: string, rules: { min: number; max: number; pattern: RegExp; source: string }, issues: Issues): void {
+function checkPatternString(value: unknown, path: string, rules: { min: number; max: number; pattern: string }, issues: Issues): void {
   if (typeof value !== 'string') return typeIssue(value, path, 'a string', issues);
   if (value.length < rules.min * 2 && codePointLength(value) < rules.min) issues.push({ path, rule: `length must be at least ${rules.min}` });
   if (value.length > rules.max && codePointLength(value) > rules.max) issues.push({ path, rule: `length must be at most ${rules.max}` });
-  if (!rules.pattern.test(value)) issues.push({ path, rule: `must match ${rules.source}` });
+  if (!new RegExp(rules.pattern).test(value)) issues.push({ path, rule: `must match ${rules.pattern}` });
 }
 
 function checkHashKey(value: unknown, path: string, issues: Issues): void {
   if (typeof value !== 'string') return typeIssue(value, path, 'a string', issues);
-  if (!HASH_KEY_PATTERN.test(value)) issues.push({ path, rule: `must match ${HASH_KEY_SOURCE}` });
+  if (!HASH_KEY_PATTERN.test(value)) issues.push({ path, rule: `must match ${HASH_KEY_PATTERN.source}` });
   if (/^\d+$/.test(value) && BigInt(value) > MAX_HASH_KEY) {
     issues.push({ path, rule: 'must be at most 2^128 - 1 (340282366920938463463374607431768211455)' });
   }
@@ -189,7 +194,7 @@ function isValidEntry(entry: unknown): entry is { Data: Uint8Array | string; Par
     isData(Data) &&
     (PartitionKey === undefined ||
       (typeof PartitionKey === 'string' && PartitionKey.length > 0 && PartitionKey.length <= PARTITION_KEY_MAX_UNITS && isWellFormedUtf16(PartitionKey))) &&
-    (ExplicitHashKey === undefined || (typeof ExplicitHashKey === 'string' && isValidExplicitHashKey(ExplicitHashKey)))
+    (ExplicitHashKey === undefined || (typeof ExplicitHashKey === 'string' && HASH_KEY_PATTERN.test(ExplicitHashKey) && BigInt(ExplicitHashKey) <= MAX_HASH_KEY))
   );
 }
 
@@ -313,7 +318,7 @@ export function validatePutRecordInput(input: unknown, limits: RecordLimits): Ui
   if (SequenceNumberForOrdering !== undefined) {
     if (typeof SequenceNumberForOrdering !== 'string') typeIssue(SequenceNumberForOrdering, 'SequenceNumberForOrdering', 'a string', issues);
     else if (!SEQUENCE_NUMBER_PATTERN.test(SequenceNumberForOrdering)) {
-      issues.push({ path: 'SequenceNumberForOrdering', rule: `must match ${SEQUENCE_NUMBER_SOURCE}` });
+      issues.push({ path: 'SequenceNumberForOrdering', rule: `must match ${SEQUENCE_NUMBER_PATTERN.source}` });
     }
   }
   checkStreamMembers(input, issues);
