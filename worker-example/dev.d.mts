@@ -19,6 +19,8 @@ export interface IngestWorkerOptions {
    * @default LOCAL_CREDENTIALS
    */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null;
+  /** Further secrets for `.dev.vars`: the session and Turnstile ones (session.ts, turnstile.ts). */
+  secrets?: { SESSION_SECRET?: string; TURNSTILE_SECRET_KEY?: string };
   /** The `ratelimits` binding. @default { limit: 600, period: 60 } */
   rateLimit?: { limit: number; period: 10 | 60 };
   /** `MAX_BODY_BYTES`. @default the Worker's 65536 */

@@ -56,7 +56,7 @@ export function parseJsonc(text) {
 }
 
 /** Names that must never be plain vars: they are secrets. */
-const SECRET_NAMES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+const SECRET_NAMES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'SESSION_SECRET', 'TURNSTILE_SECRET_KEY'];
 
 /** `KEY=value` lines for `.dev.vars` (dotenv syntax, values double-quoted). */
 function dotenv(values) {
@@ -139,17 +139,21 @@ async function startIngestWorkerOnce(options) {
   };
   await writeFile(join(dir, 'wrangler.json'), JSON.stringify(generated, null, 2));
   const credentials = options.credentials === undefined ? LOCAL_CREDENTIALS : options.credentials;
-  if (credentials !== null) {
-    await writeFile(
-      join(dir, '.dev.vars'),
-      dotenv({
-        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-        ...(credentials.sessionToken ? { AWS_SESSION_TOKEN: credentials.sessionToken } : {}),
-      }),
-      { mode: 0o600 },
-    );
+  for (const name of Object.keys(options.secrets ?? {})) {
+    if (!SECRET_NAMES.includes(name) || name.startsWith('AWS_')) throw new Error(`startIngestWorker: unknown secret ${name} (AWS credentials go in credentials)`);
   }
+  const secrets = {
+    ...(credentials === null
+      ? {}
+      : {
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+          ...(credentials.sessionToken ? { AWS_SESSION_TOKEN: credentials.sessionToken } : {}),
+        }),
+    ...options.secrets,
+  };
+  if (Object.keys(secrets).length > 0) await writeFile(join(dir, '.dev.vars'), dotenv(secrets), { mode: 0o600 });
+
 
   // No internet: never fetch the `request.cf` template or send metrics. A given country comes
   // from a local cf file instead (miniflare reads CLOUDFLARE_CF_FETCH_PATH when fetching is not

@@ -22,8 +22,14 @@ export interface TrackerStorage {
 
 /** Options for {@link createTracker}. */
 export interface TrackerOptions {
-  /** URL of the ingest Worker's collect route, e.g. `https://ingest.example.com/collect`. */
-  endpoint: string;
+  /**
+   * URL of the ingest Worker's collect route, e.g. `https://ingest.example.com/collect`; or a
+   * function returning it, called for every request, for a URL that changes: with the Worker's
+   * session tokens on, `() => \`${collectUrl}?token=${currentToken}\`` (README, "Session tokens").
+   * A refused request (401 for an expired token) keeps its events and sends them again later, with
+   * the URL the function returns then.
+   */
+  endpoint: string | (() => string);
   /**
    * Store and send nothing until {@link Tracker.grantConsent} is called. Consent is not
    * remembered by the tracker: call `grantConsent()` on every page load once your consent
@@ -197,6 +203,7 @@ export function createTracker(options: TrackerOptions): Tracker {
   let lastUrl = location.href;
   let referrer = document.referrer;
   let encoder: TextEncoder | undefined;
+  const url = typeof endpoint == 'string' ? () => endpoint : endpoint;
 
   const byteLength = (text: string) => (encoder ??= new TextEncoder()).encode(text).length;
   const uuid = (): string =>
@@ -298,7 +305,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     let status = 0;
     let retryAfter = 0;
     try {
-      const response = await send(endpoint, {
+      const response = await send(url(), {
         method: 'POST',
         body,
         headers: { 'content-type': 'text/plain;charset=UTF-8' },
@@ -357,7 +364,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     if (keepalive && keepaliveBytes + size <= KEEPALIVE_BUDGET) posts.push(post(batch, body, size));
     // Without keepalive support, or for a batch that can never fit the budget, a plain request.
     else if (!unloading && (!keepalive || size > KEEPALIVE_BUDGET)) posts.push(post(batch, body, 0));
-    else if (!unloading || !sendBeacon(endpoint, body)) return false;
+    else if (!unloading || !sendBeacon(url(), body)) return false;
     // A beacon gives no answer: its events stay in the outbox, marked in flight for the rest of
     // this page, and the next page load sends them again.
     else for (const event of batch) inFlight.add(event.id);

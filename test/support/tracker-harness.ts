@@ -133,12 +133,16 @@ export function storedOutbox(storage: { data: Map<string, string> }): TrackerEve
 /** A `navigator.sendBeacon` stand-in that records bodies and answers `accept(body)`. */
 export function createBeacon(accept: (body: string) => boolean = () => true) {
   const bodies: string[] = [];
+  const urls: string[] = [];
   const sendBeacon = (url: string, body: string): boolean => {
     const ok = accept(body);
-    if (ok) bodies.push(body);
+    if (ok) {
+      bodies.push(body);
+      urls.push(url);
+    }
     return ok;
   };
-  return { sendBeacon, bodies, ids: () => bodies.flatMap((body) => (JSON.parse(body) as TrackerEvent[]).map((event) => event.id)) };
+  return { sendBeacon, bodies, urls, ids: () => bodies.flatMap((body) => (JSON.parse(body) as TrackerEvent[]).map((event) => event.id)) };
 }
 
 /** Fires `visibilitychange` with `document.visibilityState` reading `hidden`, then restores it. */

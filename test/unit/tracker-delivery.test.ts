@@ -355,6 +355,50 @@ describe('tracker keepalive budget', () => {
   });
 });
 
+describe('tracker endpoint as a function (session tokens)', () => {
+  it('asks the function for the URL of every request', async () => {
+    let token = 't1';
+    const tracker = start({ endpoint: () => `https://ingest.example.com/collect?token=${token}` });
+    tracker.track('a');
+    await tracker.flush();
+    token = 't2';
+    tracker.track('b');
+    await tracker.flush();
+    expect(endpoint.requests.map((request) => request.url)).toEqual([
+      'https://ingest.example.com/collect?token=t1',
+      'https://ingest.example.com/collect?token=t2',
+    ]);
+  });
+
+  it('keeps the events of a 401 and sends them again with the URL of the new token', async () => {
+    let token = 'expired';
+    endpoint.answer((events, request) =>
+      request.url.endsWith('token=expired')
+        ? new Response(JSON.stringify({ error: 'session token expired' }), { status: 401 })
+        : collectResponse({ accepted: events.map((event) => event.id) }),
+    );
+    const tracker = start({ endpoint: () => `https://ingest.example.com/collect?token=${token}` });
+    tracker.track('a');
+    await tracker.flush();
+    expect(names(storedOutbox(storage))).toEqual(['a']);
+    expect(tracker.dropped).toBe(0);
+    token = 'fresh';
+    // Full jitter with random() = 0.5: the first retry waits half of the first backoff step.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(endpoint.requests.map((request) => request.url.split('=')[1])).toEqual(['expired', 'fresh']);
+    expect(endpoint.requests[1]!.events[0]!.id).toBe(endpoint.requests[0]!.events[0]!.id);
+    expect(names(storedOutbox(storage))).toEqual([]);
+  });
+
+  it('beacons to the URL the function returns at unload', () => {
+    const beacon = createBeacon();
+    const tracker = start({ keepalive: false, sendBeacon: beacon.sendBeacon, endpoint: () => 'https://ingest.example.com/collect?token=last' });
+    tracker.track('a');
+    pageHide();
+    expect(beacon.urls).toEqual(['https://ingest.example.com/collect?token=last']);
+  });
+});
+
 describe('tracker retries', () => {
   it('waits for Retry-After on 429 and sends the same ids again', async () => {
     endpoint.answer(() => new Response('slow down', { status: 429, headers: { 'retry-after': '7' } }));

@@ -28,6 +28,17 @@ export interface Env {
   AWS_SECRET_ACCESS_KEY?: string;
   /** Secret, for temporary credentials. */
   AWS_SESSION_TOKEN?: string;
+  /**
+   * Secret, at least 32 characters. When set, `/collect` takes events only with a session token
+   * from `POST /session` (session.ts), bound to the page's origin.
+   */
+  SESSION_SECRET?: string;
+  /** Session token lifetime in seconds (var). @default 3600 */
+  SESSION_TTL_SECONDS?: string;
+  /** Secret. When set (with `SESSION_SECRET`), `POST /session` requires a solved Turnstile challenge. */
+  TURNSTILE_SECRET_KEY?: string;
+  /** Siteverify URL (var), for a local stand-in in tests. @default Cloudflare's */
+  TURNSTILE_VERIFY_URL?: string;
   /** `ratelimits` binding: https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/ */
   RATE_LIMITER?: RateLimit;
   /** `queues.producers` binding, used when `DELIVERY=queue`: https://developers.cloudflare.com/queues/ */

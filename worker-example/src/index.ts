@@ -3,11 +3,17 @@
  * (`src/tracker/event.ts`), validates each, enriches the valid ones, writes them to Kinesis and
  * answers per event only after Kinesis has answered. `GET /health` reports the stream's status.
  *
+ * With `SESSION_SECRET` set, `/collect` also wants a session token (`?token=`, session.ts) that
+ * `POST /session` mints for an allowed origin, after a Turnstile challenge when
+ * `TURNSTILE_SECRET_KEY` is set too. The token travels in the URL because `navigator.sendBeacon`,
+ * the tracker's last resort while a page unloads, cannot set headers.
+ *
  * With `DELIVERY=queue` (wrangler.jsonc `env.queue`), /collect sends the events to a Queue instead
  * and answers once the Queue has them; `queue()` writes the delivered batches to Kinesis (queue.ts).
  *
  * Order of the checks in /collect, cheapest first: route, origin allow-list, preflight, method,
- * configuration (fail closed), rate limit, content type, body size (while reading), JSON, events.
+ * configuration (fail closed), rate limit, session token, content type, body size (while reading),
+ * JSON, events.
  */
 import type { CollectResponse } from '../../src/tracker/event.ts';
 import { TRACKER_EVENT_LIMITS } from '../../src/tracker/event.ts';
@@ -17,7 +23,9 @@ import type { Env } from './env.ts';
 import { MAX_EVENTS_PER_REQUEST, validateEvent } from './events.ts';
 import { describeError, logEvent, streamStatus, writeRecords, type OutgoingRecord, type WriteResult } from './kinesis.ts';
 import { consumeBatch, enqueueRecords } from './queue.ts';
-import { MAX_USER_AGENT_LENGTH, positiveInt, readSettings, type IngestedEvent } from './settings.ts';
+import { verifySessionToken, mintSessionToken } from './session.ts';
+import { MAX_USER_AGENT_LENGTH, positiveInt, readSessionSettings, readSettings, type IngestedEvent } from './settings.ts';
+import { verifyTurnstile } from './turnstile.ts';
 
 const BASE_HEADERS: Record<string, string> = {
   'Content-Type': 'application/json; charset=utf-8',
@@ -62,14 +70,22 @@ async function collect(request: Request, env: Env): Promise<Response> {
   const queue = env.DELIVERY === 'queue' ? env.EVENTS_QUEUE : undefined;
   const settings = readSettings(env);
   const configured = env.DELIVERY === 'queue' ? queue !== undefined : settings !== undefined;
-  if (!configured || env.RATE_LIMITER === undefined) {
-    logEvent('error', 'not configured: secrets, vars, the rate limiter or the queue binding are missing');
+  const sessions = readSessionSettings(env);
+  if (!configured || env.RATE_LIMITER === undefined || sessions.mode === 'misconfigured') {
+    logEvent('error', sessions.mode === 'misconfigured' ? `not configured: ${sessions.reason}` : 'not configured: secrets, vars, the rate limiter or the queue binding are missing');
     return refuse(503, UNAVAILABLE, cors);
   }
 
   const period = positiveInt(env.RATE_LIMIT_PERIOD_SECONDS, 60);
   const { success } = await env.RATE_LIMITER.limit({ key: await clientKey(request) });
   if (!success) return refuse(429, { error: 'too many requests' }, { ...cors, 'Retry-After': String(period) });
+
+  if (sessions.mode === 'on') {
+    const token = new URL(request.url).searchParams.get('token');
+    const verdict = await verifySessionToken(sessions.secret, token, origin, Date.now());
+    // The tracker keeps the events of a 401 and sends them again, with a new token.
+    if (verdict !== 'ok') return refuse(401, { error: `session token ${verdict}` }, cors);
+  }
 
   const contentType = (request.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (contentType !== 'text/plain' && contentType !== 'application/json') {
@@ -126,6 +142,57 @@ async function collect(request: Request, env: Env): Promise<Response> {
   return json(200, response, cors);
 }
 
+/** Longest `/session` request body: `{"turnstile":"<at most 2,048 characters>"}`. */
+const MAX_SESSION_BODY_BYTES = 4096;
+
+/**
+ * `POST /session` → `{ token, expiresAt }` for the page's origin. With Turnstile on, the body is
+ * `{"turnstile": "<the widget's token>"}`; a missing, spent (`timeout-or-duplicate`) or foreign
+ * token is a 401 naming Siteverify's error codes.
+ */
+async function session(request: Request, env: Env): Promise<Response> {
+  const refuse = async (status: number, body: unknown, headers: Record<string, string>): Promise<Response> => {
+    await discardBody(request, MAX_SESSION_BODY_BYTES);
+    return json(status, body, headers);
+  };
+  const sessions = readSessionSettings(env);
+  if (sessions.mode === 'off') return refuse(404, { error: 'not found' }, {});
+  const origin = allowedOrigin(request, parseAllowedOrigins(env.ALLOWED_ORIGINS));
+  if (origin === undefined) return refuse(403, { error: 'origin not allowed' }, { Vary: 'Origin' });
+  if (request.method === 'OPTIONS') {
+    return new Response(null, { status: 204, headers: { ...preflightHeaders(origin), Vary: 'Origin' } });
+  }
+  const cors = { ...corsHeaders(origin), Vary: 'Origin' };
+  if (request.method !== 'POST') return refuse(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' });
+  if (sessions.mode === 'misconfigured' || env.RATE_LIMITER === undefined) {
+    logEvent('error', sessions.mode === 'misconfigured' ? `not configured: ${sessions.reason}` : 'not configured: the rate limiter is missing');
+    return refuse(503, UNAVAILABLE, cors);
+  }
+  const period = positiveInt(env.RATE_LIMIT_PERIOD_SECONDS, 60);
+  const { success } = await env.RATE_LIMITER.limit({ key: `session:${await clientKey(request)}` });
+  if (!success) return refuse(429, { error: 'too many requests' }, { ...cors, 'Retry-After': String(period) });
+
+  if (sessions.turnstile !== undefined) {
+    const body = await readCappedBody(request, MAX_SESSION_BODY_BYTES);
+    if (!body.ok) return json(413, { error: 'request body too large' }, cors);
+    let turnstileToken: unknown;
+    try {
+      turnstileToken = (JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body.bytes)) as { turnstile?: unknown } | null)?.turnstile;
+    } catch {
+      return json(400, { error: 'malformed JSON' }, cors);
+    }
+    const verdict = await verifyTurnstile(sessions.turnstile.secret, turnstileToken, new URL(origin).hostname, sessions.turnstile.verifyUrl);
+    if (!verdict.ok && verdict.unavailable) {
+      logEvent('error', 'turnstile siteverify unavailable', { codes: verdict.codes.join(',') });
+      return json(503, UNAVAILABLE, { ...cors, 'Retry-After': '5' });
+    }
+    if (!verdict.ok) return json(401, { error: 'turnstile check failed', codes: verdict.codes }, cors);
+  } else {
+    await discardBody(request, MAX_SESSION_BODY_BYTES);
+  }
+  return json(200, await mintSessionToken(sessions.secret, origin, Date.now(), sessions.ttlSeconds), cors);
+}
+
 async function health(request: Request, env: Env): Promise<Response> {
   const origin = allowedOrigin(request, parseAllowedOrigins(env.ALLOWED_ORIGINS));
   const cors: Record<string, string> = origin === undefined ? { Vary: 'Origin' } : { ...corsHeaders(origin), Vary: 'Origin' };
@@ -145,6 +212,7 @@ export default {
     const { pathname } = new URL(request.url);
     try {
       if (pathname === '/collect') return await collect(request, env);
+      if (pathname === '/session') return await session(request, env);
       if (pathname === '/health') return await health(request, env);
       return json(404, { error: 'not found' });
     } catch (error) {
