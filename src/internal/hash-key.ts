@@ -5,7 +5,7 @@
 // https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecordsRequestEntry.html
 // https://docs.aws.amazon.com/kinesis/latest/APIReference/API_HashKeyRange.html
 
-import { md5Words } from './md5.ts';
+import { md5Words, md5WordsOfShortAscii } from './md5.ts';
 import { encodeUtf8 } from './utf8.ts';
 
 /** The largest hash key, 2^128 - 1. Hash keys range over [0, MAX_HASH_KEY]. */
@@ -22,7 +22,7 @@ const EXPLICIT_HASH_KEY_PATTERN = /^(0|[1-9]\d{0,38})$/;
  * partitionKeyToHashKey('a'); // 16955237001963240173058271559858726497n
  */
 export function partitionKeyToHashKey(partitionKey: string): bigint {
-  const words = md5Words(asciiBytes(partitionKey) ?? encodeUtf8(partitionKey));
+  const words = keyWords(partitionKey);
   // The digest read big-endian: each little-endian word byte-swapped, word 0 highest.
   return (
     (BigInt(byteSwap(words[0]!)) << 96n) |
@@ -41,22 +41,12 @@ export function partitionKeyToHashKey(partitionKey: string): bigint {
  * partitionKeyHashHigh('a'); // 0x0cc175b9, i.e. Number(partitionKeyToHashKey('a') >> 96n)
  */
 export function partitionKeyHashHigh(partitionKey: string): number {
-  return byteSwap(md5Words(asciiBytes(partitionKey) ?? encodeUtf8(partitionKey))[0]!);
+  return byteSwap(keyWords(partitionKey)[0]!);
 }
 
-/** Scratch for short ASCII keys (partition keys are at most 256 characters). */
-const ASCII = new Uint8Array(256);
-
-/** The UTF-8 bytes of an ASCII string of up to 256 characters, without TextEncoder; else undefined. */
-function asciiBytes(text: string): Uint8Array | undefined {
-  const length = text.length;
-  if (length > ASCII.length) return undefined;
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 0x80) return undefined;
-    ASCII[i] = code;
-  }
-  return ASCII.subarray(0, length);
+/** MD5 words of a partition key's UTF-8 bytes: short ASCII keys (most keys) without encoding them. */
+function keyWords(partitionKey: string): Int32Array {
+  return md5WordsOfShortAscii(partitionKey) ?? md5Words(encodeUtf8(partitionKey));
 }
 
 /** A 32-bit word with its bytes reversed, as an unsigned number. */

@@ -52,6 +52,42 @@ export function md5Words(bytes: Uint8Array): Int32Array {
   return state;
 }
 
+/** The longest text {@link md5WordsOfShortAscii} takes: 55 bytes, 0x80 and the 8-byte length fill one block. */
+const SHORT_ASCII_MAX = 55;
+
+/**
+ * {@link md5Words} of a string's UTF-8 bytes when it is ASCII of at most 55 characters, else
+ * undefined (then encode it and call md5Words). Same scratch result: read it at once.
+ *
+ * Why: partition keys are mostly short ASCII, and the producer hashes one per record to predict its
+ * shard. Writing the characters straight into the padded block skips encoding them into a byte
+ * array, a view of it per call (garbage for the GC) and a second copy into the block: about
+ * 0.24 → 0.19 µs per `user-12345` key (Node 20, bench/.tmp, noisy). Passing the block's words to
+ * the compression function as arguments, to skip the bytes too, measured twice as slow.
+ */
+export function md5WordsOfShortAscii(text: string): Int32Array | undefined {
+  const length = text.length;
+  if (length > SHORT_ASCII_MAX) return undefined;
+  const block = TAIL;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) return undefined;
+    block[i] = code;
+  }
+  // Padding (§3.1, §3.2) as in md5Words: 0x80, zeros, the bit length (below 2^32 here).
+  block[length] = 0x80;
+  block.fill(0, length + 1, 56);
+  writeUint32LE(block, 56, length * 8);
+  writeUint32LE(block, 60, 0);
+  const state = STATE;
+  state[0] = 0x67452301;
+  state[1] = 0xefcdab89 | 0;
+  state[2] = 0x98badcfe | 0;
+  state[3] = 0x10325476;
+  compress(state, block, 0);
+  return state;
+}
+
 function writeUint32LE(target: Uint8Array, offset: number, value: number): void {
   target[offset] = value;
   target[offset + 1] = value >>> 8;

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { md5 } from '../../src/internal/md5.ts';
+import { md5, md5Words, md5WordsOfShortAscii } from '../../src/internal/md5.ts';
 import { encodeUtf8 } from '../../src/internal/utf8.ts';
 import { randomBytes, seededRandom } from '../support/seeded-random.ts';
 
@@ -60,6 +60,22 @@ describe('md5', () => {
     const whole = randomBytes(seededRandom(6), 300);
     const view = whole.subarray(3, 250);
     expect(hex(md5(view))).toBe(nodeMd5(view));
+  });
+
+  it('hashes short ASCII strings from their characters as md5Words hashes their bytes (lengths 0 to 55)', () => {
+    const random = seededRandom(7);
+    for (let length = 0; length <= 55; length++) {
+      // Every ASCII code, 0x00 and 0x7f included, lands in each byte position of a word.
+      const text = Array.from({ length }, () => String.fromCharCode(Math.floor(random() * 0x80))).join('');
+      const expected = [...md5Words(encodeUtf8(text))];
+      expect([...md5WordsOfShortAscii(text)!], `length ${length}`).toEqual(expected);
+    }
+  });
+
+  it('leaves longer or non-ASCII strings to md5Words', () => {
+    expect(md5WordsOfShortAscii('k'.repeat(56))).toBeUndefined();
+    expect(md5WordsOfShortAscii('caf\u00e9')).toBeUndefined();
+    expect(md5WordsOfShortAscii('\u{1f600}')).toBeUndefined();
   });
 
   it('returns 16 fresh bytes and leaves the input unchanged', () => {
