@@ -106,16 +106,18 @@ async function measure(call, stream, records, requests, inFlight) {
 
 /**
  * Each contender's rate at 1 and 8 in flight: `rounds` measurements per contender, taken in turns
- * (A B C D, A B C D, …) so that a slow moment of a shared machine does not land on one contender
- * only; the row is the median round (its CPU figure from the same round).
+ * so that a slow moment of a shared machine does not land on one contender only, and in a rotated
+ * order each round (A B C D, B C D A, …) so that no contender always runs first or right after
+ * another; the row is the median round (its CPU figure from the same round).
  */
 async function throughput(label, endpoint, prepareStream, requests, rounds) {
   const calls = await contenders(endpoint);
   const rows = [];
   for (const inFlight of [1, 8]) {
     const results = Object.fromEntries(Object.keys(calls).map((name) => [name, []]));
+    const entries = Object.entries(calls);
     for (let round = 0; round < rounds; round++) {
-      for (const [name, call] of Object.entries(calls)) {
+      for (const [name, call] of [...entries.slice(round % entries.length), ...entries.slice(0, round % entries.length)]) {
         const stream = await prepareStream(name, inFlight);
         const records = makeRecords(500, 100, inFlight);
         await measure(call, stream, records, Math.max(2, Math.round(requests / 4)), inFlight); // warm-up (the JIT)
@@ -221,7 +223,7 @@ async function main() {
   const nullEndpoint = await startNullEndpoint();
   const local = await startLocalKinesis({ env: { REGISTER_STREAM_CONSUMER_DURATION: '100ms', DEREGISTER_STREAM_CONSUMER_DURATION: '100ms' } });
   try {
-    const nullRows = await throughput('do-nothing endpoint', nullEndpoint.endpoint, async () => 'bench', requests, quick ? 1 : 3);
+    const nullRows = await throughput('do-nothing endpoint', nullEndpoint.endpoint, async () => 'bench', requests, quick ? 1 : 5);
 
     // Fresh streams per contender: kinesis-local slows down as a stream grows.
     const edge = await import(join(root, 'dist/index.js'));
@@ -309,7 +311,7 @@ section 3) is part of every ESM import's figure.
 
 The do-nothing endpoint (\`bench/null-endpoint.mjs\`, its own process) answers every request with a
 canned 500-entry success, so the figures are client cost only: ${requests} requests per measurement
-after a warm-up of a quarter as many, ${quick ? 'one round' : 'three rounds taken in turns (every contender once per round), the median round shown'}.
+after a warm-up of a quarter as many, ${quick ? 'one round' : 'five rounds taken in turns (every contender once per round, the order rotated each round), the median round shown'}.
 kinesis-local is the real local Kinesis (fresh 4-shard stream per row, one round); it is much
 slower than the clients, so those rows mostly measure it.
 
