@@ -51,8 +51,11 @@ export class BodyWriter {
     this.#at += written;
   }
 
-  /** `data` as padded base64 text. */
-  base64(data: Uint8Array): void {
+  /**
+   * `data[start..end)` as padded base64 text. The range lets a caller whose data sits inside a
+   * larger array (the producer's shared chunks) write it without making a view of it.
+   */
+  base64(data: Uint8Array, start = 0, end = data.length): void {
     if (!codes) {
       codes = new Uint8Array(64);
       for (let i = 0; i < 64; i++) codes[i] = ALPHABET.charCodeAt(i);
@@ -60,8 +63,8 @@ export class BodyWriter {
     const table = codes;
     const out = this.bytes;
     let at = this.#at;
-    const whole = data.length - (data.length % 3);
-    let i = 0;
+    const whole = end - ((end - start) % 3);
+    let i = start;
     for (; i < whole; i += 3) {
       const triple = (data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!;
       out[at] = table[triple >>> 18]!;
@@ -70,13 +73,13 @@ export class BodyWriter {
       out[at + 3] = table[triple & 63]!;
       at += 4;
     }
-    if (i < data.length) {
+    if (i < end) {
       const first = data[i]!;
-      const second = i + 1 < data.length ? data[i + 1]! : 0;
+      const second = i + 1 < end ? data[i + 1]! : 0;
       const pair = (first << 8) | second;
       out[at] = table[pair >>> 10]!;
       out[at + 1] = table[(pair >>> 4) & 63]!;
-      out[at + 2] = i + 1 < data.length ? table[(pair << 2) & 63]! : PAD;
+      out[at + 2] = i + 1 < end ? table[(pair << 2) & 63]! : PAD;
       out[at + 3] = PAD;
       at += 4;
     }

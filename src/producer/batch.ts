@@ -10,30 +10,47 @@ import { createAggregatedRecordSizer, encodeAggregatedRecord, type AggregatedRec
 import type { Bucket } from './queue.ts';
 import { recordData, type BufferedRecord } from './record.ts';
 
-/** One Kinesis record of a request: a user record, or several packed into a KPL aggregated record. */
-export interface BatchEntry {
+/**
+ * One Kinesis record of a request with aggregation: several user records packed into a KPL
+ * aggregated record, or one user record sent as it is (a lone record, or one too big to pack).
+ */
+export interface Aggregate {
   readonly bucket: Bucket;
   readonly records: BufferedRecord[];
   /** Whether `records` go out as one KPL aggregated record (always when there are several). */
   aggregated: boolean;
+  /** The Kinesis record's partition key and explicit hash key: those of its first user record. */
   readonly partitionKey: string;
+  readonly keyBytes: number;
   readonly explicitHashKey: string | undefined;
   /** Partition key + data bytes of the Kinesis record. */
   size: number;
   /**
-   * Of an aggregate, `records` as KPL user records for the encoder (buffered records hold an
-   * offset into their data, not a view, so these are made for the request only).
+   * `records` as KPL user records for the encoder (buffered records hold an offset into their
+   * data, not a view, so these are made for the request only).
    */
   users: KplUserRecord[] | undefined;
 }
 
-/** One PutRecords request. */
+/**
+ * One PutRecords request.
+ *
+ * Without aggregation the request's Kinesis records are the buffered records themselves, in
+ * `records`: a request of 500 records used to make an entry object and a one-element array per
+ * record, garbage for the young-generation GC in the producer's hottest path.
+ */
 export interface Batch {
-  readonly entries: BatchEntry[];
-  /** Sum of the entries' sizes. */
+  /** Every user record of the request; without aggregation, also its Kinesis records in order. */
+  readonly records: BufferedRecord[];
+  /** With aggregation, the request's Kinesis records in order (each holds some of `records`); else undefined. */
+  readonly aggregates: Aggregate[] | undefined;
+  /** Partition key + data bytes of the request's Kinesis records. */
   bytes: number;
-  /** User records in the request. */
-  records: number;
+}
+
+/** How many Kinesis records the request holds (the entries of its PutRecords call and answer). */
+export function entryCount(batch: Batch): number {
+  return batch.aggregates === undefined ? batch.records.length : batch.aggregates.length;
 }
 
 export interface BuildOptions {
@@ -53,7 +70,7 @@ export interface BuildOptions {
 const MAX_SCAN_PER_BUCKET = 5_000;
 
 interface OpenAggregate {
-  entry: BatchEntry;
+  entry: Aggregate;
   sizer: AggregatedRecordSizer;
 }
 
@@ -62,38 +79,42 @@ interface OpenAggregate {
  * `queued`: the caller marks them in flight. Buckets whose limiter refuses are skipped.
  */
 export function buildBatch(buckets: readonly Bucket[], options: BuildOptions): Batch {
-  const batch: Batch = { entries: [], bytes: 0, records: 0 };
+  const aggregating = options.aggregateMaxBytes !== undefined;
+  const batch: Batch = { records: [], aggregates: aggregating ? [] : undefined, bytes: 0 };
   const { now, perKey, busyKeys } = options;
-  // Per-key ordering: keys that have a Kinesis record in this batch (open aggregate or not), and
-  // keys that must wait for the next batch because an earlier record of theirs was left out.
-  const keyEntry = new Map<string, BatchEntry>();
+  // Per-key ordering: keys that have a Kinesis record in this batch (with its aggregate, or
+  // undefined for a plain record), and keys that must wait for the next batch because an earlier
+  // record of theirs was left out.
+  const keyEntry = new Map<string, Aggregate | undefined>();
   const blockedKeys = new Set<string>();
 
   for (const bucket of buckets) {
-    if (batch.entries.length >= options.maxRecords || batch.bytes >= options.maxBytes) break;
+    if (entryCount(batch) >= options.maxRecords || batch.bytes >= options.maxBytes) break;
     if (bucket.queue.queued === 0 || !bucket.limiter.canTake(now)) continue;
     const open = new Map<string, OpenAggregate>();
     let scanned = 0;
 
-    for (const record of bucket.queue.queuedRecords()) {
-      if (++scanned > MAX_SCAN_PER_BUCKET) break;
+    bucket.queue.scanQueued((record) => {
+      if (++scanned > MAX_SCAN_PER_BUCKET) return false;
       const key = record.partitionKey;
-      if (perKey && (blockedKeys.has(key) || busyKeys.has(key))) continue;
+      if (perKey && (blockedKeys.has(key) || busyKeys.has(key))) return true;
 
-      const taken =
-        options.aggregateMaxBytes === undefined
-          ? takePlain(batch, bucket, record, options, keyEntry)
-          : takeAggregated(batch, bucket, record, options, open, keyEntry);
-      if (taken === 'taken') continue;
-      if (taken === 'stop') break;
+      const taken = aggregating ? takeAggregated(batch, bucket, record, options, open, keyEntry) : takePlain(batch, bucket, record, options, keyEntry);
+      if (taken === 'taken') return true;
+      if (taken === 'stop') return false;
       // 'skip': this record does not fit (now); with per-key ordering its key's later records wait too.
-      if (perKey) blockedKeys.add(key);
-      else break;
-    }
+      if (!perKey) return false;
+      blockedKeys.add(key);
+      return true;
+    });
   }
 
+  if (batch.aggregates === undefined) {
+    for (const record of batch.records) record.bucket!.limiter.chargeBytes(record.size);
+    return batch;
+  }
   // A one-record aggregate goes out as a plain record: same shard, no overhead.
-  for (const entry of batch.entries) {
+  for (const entry of batch.aggregates) {
     if (entry.aggregated && entry.records.length === 1) {
       const only = entry.records[0]!;
       batch.bytes += only.size - entry.size;
@@ -112,25 +133,15 @@ function takePlain(
   bucket: Bucket,
   record: BufferedRecord,
   options: BuildOptions,
-  keyEntry: Map<string, BatchEntry>,
+  keyEntry: Map<string, Aggregate | undefined>,
 ): TakeResult {
-  if (batch.entries.length >= options.maxRecords) return 'stop';
+  if (batch.records.length >= options.maxRecords) return 'stop';
   if (options.perKey && keyEntry.has(record.partitionKey)) return 'skip';
   if (batch.bytes + record.size > options.maxBytes) return 'skip';
   if (!bucket.limiter.tryTake(options.now, 0)) return 'stop';
-  const entry: BatchEntry = {
-    bucket,
-    records: [record],
-    aggregated: false,
-    partitionKey: record.partitionKey,
-    explicitHashKey: record.explicitHashKey,
-    size: record.size,
-    users: undefined,
-  };
-  batch.entries.push(entry);
+  batch.records.push(record);
   batch.bytes += record.size;
-  batch.records++;
-  if (options.perKey) keyEntry.set(record.partitionKey, entry);
+  if (options.perKey) keyEntry.set(record.partitionKey, undefined);
   return 'taken';
 }
 
@@ -140,8 +151,9 @@ function takeAggregated(
   record: BufferedRecord,
   options: BuildOptions,
   open: Map<string, OpenAggregate>,
-  keyEntry: Map<string, BatchEntry>,
+  keyEntry: Map<string, Aggregate | undefined>,
 ): TakeResult {
+  const aggregates = batch.aggregates!;
   const maxAggregate = options.aggregateMaxBytes!;
   // In a shard's bucket every record may share an aggregate; while shards are unknown only records
   // with the same hash key input are sure to share a shard (the KCL drops user records whose hash
@@ -166,9 +178,9 @@ function takeAggregated(
       sizer.add(user);
       entry.records.push(record);
       entry.users!.push(user);
+      batch.records.push(record);
       batch.bytes += newSize - entry.size;
       entry.size = newSize;
-      batch.records++;
       if (options.perKey) keyEntry.set(record.partitionKey, entry);
       return 'taken';
     }
@@ -177,7 +189,7 @@ function takeAggregated(
     if (options.perKey && keyEntry.get(record.partitionKey) === entry) return 'skip';
   }
 
-  if (batch.entries.length >= options.maxRecords) return open.size > 0 ? 'skip' : 'stop';
+  if (aggregates.length >= options.maxRecords) return open.size > 0 ? 'skip' : 'stop';
   const sizer = createAggregatedRecordSizer();
   const alone = sizer.sizeWith(user);
   // A record too big to aggregate goes out plain.
@@ -185,11 +197,12 @@ function takeAggregated(
   const size = aggregated ? record.keyBytes + alone : record.size;
   if (batch.bytes + size > options.maxBytes) return 'skip';
   if (!bucket.limiter.tryTake(options.now, 0)) return 'stop';
-  const entry: BatchEntry = {
+  const entry: Aggregate = {
     bucket,
     records: [record],
     aggregated,
     partitionKey: record.partitionKey,
+    keyBytes: record.keyBytes,
     explicitHashKey: record.explicitHashKey,
     size,
     users: aggregated ? [user] : undefined,
@@ -198,15 +211,15 @@ function takeAggregated(
     sizer.add(user);
     open.set(group, { entry, sizer });
   }
-  batch.entries.push(entry);
+  aggregates.push(entry);
+  batch.records.push(record);
   batch.bytes += size;
-  batch.records++;
   if (options.perKey) keyEntry.set(record.partitionKey, entry);
   return 'taken';
 }
 
-/** The Data of an entry as it goes on the wire. */
-export function entryData(entry: BatchEntry): Uint8Array {
+/** The Data of an aggregate as it goes on the wire. */
+export function aggregateData(entry: Aggregate): Uint8Array {
   if (!entry.aggregated) return recordData(entry.records[0]!);
   return encodeAggregatedRecord(entry.users!);
 }

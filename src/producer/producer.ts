@@ -30,12 +30,11 @@ import {
 } from '../errors.ts';
 import { partitionKeyHashHigh } from '../internal/hash-key.ts';
 import { utf8ByteLength } from '../internal/utf8.ts';
-import { putRecords } from '../operations/put-records.ts';
 import { checkRecordBytes } from '../record-size.ts';
 import { backoffDelay } from '../retry.ts';
 import { checkPutRecordsEntry, streamIdentityIssues } from '../put-validation.ts';
-import type { PutRecordsOutput, PutRecordsRequestEntry } from '../shapes.ts';
-import { buildBatch, entryData, type Batch } from './batch.ts';
+import type { PutRecordsOutput } from '../shapes.ts';
+import { buildBatch, entryCount, type Batch } from './batch.ts';
 import { DataCopier } from './data-copy.ts';
 import { KinesisProducerError, type ProducerFailureReason } from './errors.ts';
 import { KeyCache, type KnownKey } from './key-cache.ts';
@@ -43,6 +42,7 @@ import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, 
 import { RecordQueue, type Bucket } from './queue.ts';
 import { AdaptiveRateLimiter } from './rate-limiter.ts';
 import type { BufferedRecord, FlushTicket, ProducerRecord, PutResult, RecordExtra } from './record.ts';
+import { bodyFrame, sendBatch, type BodyFrame } from './request.ts';
 import { recordHashKey, ShardMap } from './shard-map.ts';
 
 /** What one `flush()` or `close()` saw settle. */
@@ -214,7 +214,8 @@ export function createProducer(client: KinesisClient, options: ProducerOptions):
 class KinesisProducer {
   readonly facade: Producer;
   readonly #client: KinesisClient;
-  readonly #stream: { StreamName?: string; StreamARN?: string };
+  /** What surrounds the records in each request body: `{"Records":[` … `],"StreamName":…}`. */
+  readonly #frame: BodyFrame;
   readonly #config: ResolvedProducerOptions;
   readonly #hooks: Pick<ProducerOptions, 'onRetry' | 'onFailure' | 'onShardMapError' | 'partitionKey'>;
   readonly #shardMap: ShardMap | undefined;
@@ -263,7 +264,7 @@ class KinesisProducer {
     options: ProducerOptions,
   ) {
     this.#client = client;
-    this.#stream = stream;
+    this.#frame = bodyFrame(stream);
     this.#config = config;
     this.#hooks = {
       onRetry: options.onRetry,
@@ -414,7 +415,7 @@ class KinesisProducer {
       hashHigh,
       putAt,
       state: 'waiting',
-      bucket: STREAM_BUCKET,
+      bucket: undefined,
       attempts: 0,
       extra: undefined,
       resolve: undefined,
@@ -481,7 +482,7 @@ class KinesisProducer {
     this.#bufferedRecords++;
     this.#bufferedBytes += record.size;
     const bucket = this.#bucketFor(record);
-    record.bucket = bucket.id;
+    record.bucket = bucket;
     bucket.queue.push(record);
     this.#schedulePump();
   }
@@ -540,8 +541,8 @@ class KinesisProducer {
       bucket.queue.removeWhere((record) => {
         if (record.state !== 'queued') return false;
         const to = this.#bucketFor(record);
-        if (to.id === bucket.id) return false;
-        record.bucket = to.id;
+        if (to === bucket) return false;
+        record.bucket = to;
         let list = arrivals.get(to);
         if (list === undefined) arrivals.set(to, (list = []));
         list.push(record);
@@ -577,7 +578,7 @@ class KinesisProducer {
       let set = leaving.get(from);
       if (set === undefined) leaving.set(from, (set = new Set()));
       set.add(record);
-      record.bucket = to.id;
+      record.bucket = to;
       let list = arrivals.get(to);
       if (list === undefined) arrivals.set(to, (list = []));
       list.push(record);
@@ -708,7 +709,7 @@ class KinesisProducer {
         busyKeys: this.#busyKeys,
         aggregateMaxBytes: config.aggregateMaxBytes,
       });
-      if (batch.entries.length === 0) return;
+      if (batch.records.length === 0) return;
       this.#dispatch(batch);
     }
   }
@@ -759,21 +760,16 @@ class KinesisProducer {
 
   #dispatch(batch: Batch): void {
     this.#inFlightRequests++;
-    this.#inFlightRecords += batch.records;
+    this.#inFlightRecords += batch.records.length;
     this.#stats.requests++;
     const perKey = this.#config.perKey;
-    const entries: PutRecordsRequestEntry[] = [];
-    for (const entry of batch.entries) {
-      for (const record of entry.records) {
-        entry.bucket.queue.markInFlight(record);
-        record.attempts++;
-        if (perKey) this.#busyKeys.set(record.partitionKey, (this.#busyKeys.get(record.partitionKey) ?? 0) + 1);
-      }
-      const wire: PutRecordsRequestEntry = { Data: entryData(entry), PartitionKey: entry.partitionKey };
-      if (entry.explicitHashKey !== undefined) wire.ExplicitHashKey = entry.explicitHashKey;
-      entries.push(wire);
+    for (const record of batch.records) {
+      record.bucket!.queue.markInFlight(record);
+      record.attempts++;
+      if (perKey) this.#busyKeys.set(record.partitionKey, (this.#busyKeys.get(record.partitionKey) ?? 0) + 1);
     }
-    putRecords(this.#client, { ...this.#stream, Records: entries })
+    // The body is written from the batch (see request.ts); the records were checked at put().
+    sendBatch(this.#client, this.#frame, batch)
       .then(
         (output) => {
           this.#finish(batch);
@@ -791,23 +787,22 @@ class KinesisProducer {
   /** The request is over: its bookkeeping goes before its records settle (and wake a flush). */
   #finish(batch: Batch): void {
     this.#inFlightRequests--;
-    this.#inFlightRecords -= batch.records;
+    this.#inFlightRecords -= batch.records.length;
     if (!this.#config.perKey) return;
-    for (const entry of batch.entries) {
-      for (const record of entry.records) {
-        const left = (this.#busyKeys.get(record.partitionKey) ?? 1) - 1;
-        if (left > 0) this.#busyKeys.set(record.partitionKey, left);
-        else this.#busyKeys.delete(record.partitionKey);
-      }
+    for (const record of batch.records) {
+      const left = (this.#busyKeys.get(record.partitionKey) ?? 1) - 1;
+      if (left > 0) this.#busyKeys.set(record.partitionKey, left);
+      else this.#busyKeys.delete(record.partitionKey);
     }
   }
 
   #onAnswer(batch: Batch, output: PutRecordsOutput): void {
     const now = this.#clock();
     const results = output.Records;
-    if (results.length !== batch.entries.length) {
+    const entries = entryCount(batch);
+    if (results.length !== entries) {
       // Which answer belongs to which record is unknown: all go again (at least once).
-      this.#retryAll(batch, now, 'unknown-outcome', undefined, `ResponseCount${results.length}of${batch.entries.length}`);
+      this.#retryAll(batch, now, 'unknown-outcome', undefined, `ResponseCount${results.length}of${entries}`);
       return;
     }
     this.#gateFailures = 0;
@@ -816,23 +811,32 @@ class KinesisProducer {
     const codes: Record<string, number> = {};
     let retried = 0;
     let staleMap = false;
+    const aggregates = batch.aggregates;
     for (let i = 0; i < results.length; i++) {
       const result = results[i]!;
-      const entry = batch.entries[i]!;
+      // The i-th Kinesis record: a buffered record of its own, or an aggregate of some.
+      const aggregate = aggregates?.[i];
+      const plain = aggregate === undefined ? batch.records[i]! : undefined;
+      const bucket = aggregate === undefined ? plain!.bucket! : aggregate.bucket;
       const { ErrorCode: code, ShardId: shardId, SequenceNumber: sequenceNumber } = result;
       if (code === undefined && shardId !== undefined && sequenceNumber !== undefined) {
-        entry.bucket.limiter.onSuccess();
-        if (entry.bucket.isShard && shardId !== entry.bucket.id) staleMap = true;
-        const records = entry.records;
+        bucket.limiter.onSuccess();
+        if (bucket.isShard && shardId !== bucket.id) staleMap = true;
+        if (plain !== undefined) {
+          this.#succeed(plain, { shardId, sequenceNumber, attempts: plain.attempts });
+          continue;
+        }
+        const records = aggregate!.records;
         for (let index = 0; index < records.length; index++) {
           const record = records[index]!;
-          const stored: PutResult = entry.aggregated
+          const stored: PutResult = aggregate!.aggregated
             ? { shardId, sequenceNumber, attempts: record.attempts, subSequenceNumber: index }
             : { shardId, sequenceNumber, attempts: record.attempts };
           this.#succeed(record, stored);
         }
         continue;
       }
+      const records = plain !== undefined ? [plain] : aggregate!.records;
       const name = code ?? 'MissingResult';
       const kind = code === undefined ? 'transient' : classifyFault(code, 200, result.ErrorMessage ?? '');
       const cause = new KinesisServiceError({
@@ -842,12 +846,12 @@ class KinesisProducer {
         operation: 'PutRecords',
       });
       if (kind === 'fatal') {
-        for (const record of entry.records) this.#fail(record, 'rejected', { code, detail: result.ErrorMessage, cause });
+        for (const record of records) this.#fail(record, 'rejected', { code, detail: result.ErrorMessage, cause });
         continue;
       }
-      (kind === 'throttling' ? throttled : failed).add(entry.bucket);
-      codes[name] = (codes[name] ?? 0) + entry.records.length;
-      for (const record of entry.records) {
+      (kind === 'throttling' ? throttled : failed).add(bucket);
+      codes[name] = (codes[name] ?? 0) + records.length;
+      for (const record of records) {
         this.#noteFault(record, name, cause);
         if (this.#retry(record, now)) retried++;
       }
@@ -882,7 +886,7 @@ class KinesisProducer {
     if (throttling) {
       this.#stats.throttledRequests++;
       const config = this.#config;
-      for (const bucket of new Set(batch.entries.map((entry) => entry.bucket))) {
+      for (const bucket of new Set(batch.records.map((record) => record.bucket!))) {
         bucket.limiter.onThrottle(now, backoffDelay(bucket.limiter.failures + 1, config.throttlingBaseDelayMs, config.maxDelayMs, config.random));
       }
     }
@@ -892,10 +896,8 @@ class KinesisProducer {
 
   /** A bug in this module must not leave promises pending: fail what is still in flight. */
   #onInternalError(batch: Batch, error: unknown): void {
-    for (const entry of batch.entries) {
-      for (const record of entry.records) {
-        if (record.state === 'in-flight') this.#fail(record, 'rejected', { detail: 'internal producer error', cause: error });
-      }
+    for (const record of batch.records) {
+      if (record.state === 'in-flight') this.#fail(record, 'rejected', { detail: 'internal producer error', cause: error });
     }
   }
 
@@ -905,11 +907,9 @@ class KinesisProducer {
     const base = throttling ? config.throttlingBaseDelayMs : config.baseDelayMs;
     this.#gateUntil = Math.max(this.#gateUntil, now + backoffDelay(this.#gateFailures, base, config.maxDelayMs, config.random));
     let retried = 0;
-    for (const entry of batch.entries) {
-      for (const record of entry.records) {
-        this.#noteFault(record, code, error);
-        if (this.#retry(record, now)) retried++;
-      }
+    for (const record of batch.records) {
+      this.#noteFault(record, code, error);
+      if (this.#retry(record, now)) retried++;
     }
     this.#applyMoves();
     if (retried > 0) this.#emitRetry({ reason, records: retried, codes: { [code]: retried }, error });
@@ -926,7 +926,7 @@ class KinesisProducer {
       return false;
     }
     this.#stats.retried++;
-    const from = this.#buckets.get(record.bucket)!;
+    const from = record.bucket!;
     const to = this.#bucketFor(record);
     if (to === from) from.queue.markQueued(record);
     // Another bucket (the shard map changed): moved with the rest of the answer's, in one pass.
@@ -935,14 +935,14 @@ class KinesisProducer {
   }
 
   #failAll(batch: Batch, reason: ProducerFailureReason, extra: { code?: string; detail?: string; cause?: unknown }): void {
-    for (const entry of batch.entries) for (const record of entry.records) this.#fail(record, reason, extra);
+    for (const record of batch.records) this.#fail(record, reason, extra);
   }
 
   // ---- settling ----------------------------------------------------------------------------------
 
   #release(record: BufferedRecord): void {
     if (record.state === 'queued' || record.state === 'in-flight') {
-      this.#buckets.get(record.bucket)?.queue.markDone(record);
+      record.bucket?.queue.markDone(record);
       this.#bufferedRecords--;
       this.#bufferedBytes -= record.size;
     }

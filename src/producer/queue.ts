@@ -125,16 +125,18 @@ export class RecordQueue {
   }
 
   /**
-   * Queued records from the oldest. Unlike {@link records}, it starts at the first queued record:
-   * the records in flight before it (a whole request or more) are not walked past for each batch.
+   * Calls `visit` with each queued record from the oldest, until it returns false. Unlike
+   * {@link records}, it starts at the first queued record: the records in flight before it (a whole
+   * request or more) are not walked past for each batch. A loop over indexes, not a generator:
+   * each step of a generator allocates a result object, once per record sent.
    */
-  *queuedRecords(): Generator<BufferedRecord> {
+  scanQueued(visit: (record: BufferedRecord) => boolean): void {
     this.compact();
     if (this.firstQueued() === undefined) return;
     const items = this.#items;
     for (let i = this.#firstQueuedFrom; i < items.length; i++) {
       const record = items[i]!;
-      if (record.state === 'queued') yield record;
+      if (record.state === 'queued' && !visit(record)) return;
     }
   }
 

@@ -3,6 +3,7 @@
  * one record while it is buffered.
  */
 import type { DataChunk } from './data-copy.ts';
+import type { Bucket } from './queue.ts';
 
 /** One record for {@link createProducer}'s `put()` and `send()`. */
 export interface ProducerRecord {
@@ -71,8 +72,8 @@ export interface BufferedRecord {
    */
   readonly putAt: number;
   state: RecordState;
-  /** The bucket (shard id, or the stream-wide bucket) whose queue holds the record. */
-  bucket: string;
+  /** The bucket (of a shard, or the stream-wide one) whose queue holds the record; undefined before it is queued. */
+  bucket: Bucket | undefined;
   attempts: number;
   /** What a retryable fault left on the record, if any. */
   extra: RecordExtra | undefined;

@@ -29,6 +29,17 @@ describe('BodyWriter', () => {
     }
   });
 
+  it('writes a range of an array as that range alone, for every start and length around the 3-byte groups', () => {
+    const whole = randomBytes(seededRandom(9), 40);
+    for (let start = 0; start <= 7; start++) {
+      for (let end = start; end <= 40; end++) {
+        const writer = new BodyWriter(base64Length(end - start));
+        writer.base64(whole, start, end);
+        expect(text(writer.finish()), `[${start}, ${end})`).toBe(encodeBase64Fallback(whole.subarray(start, end)));
+      }
+    }
+  });
+
   it('writes ASCII and UTF-8 strings, and refuses a body whose measured length was wrong', () => {
     const key = 'ü€😀"';
     const bytes = new TextEncoder().encode(key).length;
