@@ -39,7 +39,19 @@ export default defineConfig({
             // Left in the client's chunk, it made the schemas import that chunk, which dynamically
             // imports the schemas: esbuild then wrapped the client and aws4fetch in lazy-init code
             // (`__esm`, `init_*()` calls) in every app bundle, a put-only page included (~170 B gzip).
-            { name: 'base64', test: /[\\/]src[\\/]internal[\\/]base64\.ts$/ },
+            { name: 'base64', test: /[\\/]src[\\/]internal[\\/]base64\.ts$/, priority: 2 },
+            // The API client in one chunk: `kinesis-edge/client` (and the root) load it and base64,
+            // instead of two chunks that differed only in what the CLI happens to use. Node loads
+            // ES modules one file at a time, so a file fewer is start-up time saved. Everything in
+            // src/ but the producer, consumer, enhanced fan-out, tracker, CLI, the zod side and
+            // the byte codecs only they use.
+            {
+              name: 'client',
+              priority: 1,
+              test: (id) =>
+                /[\\/]src[\\/]/.test(id) &&
+                !/[\\/]src[\\/](producer|consumer|event-stream|tracker|schemas)[\\/]|[\\/]src[\\/](index|cli|shapes|schema-helpers)\.ts$|[\\/]src[\\/]internal[\\/](kpl|crc32|md5|hash-key|base64)\.ts$/.test(id),
+            },
           ],
         },
         // JSDoc lives in the .d.ts files and in src/; keeping it here only slows parsing at import.
