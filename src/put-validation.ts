@@ -35,8 +35,9 @@ const STREAM_ID = { min: 1, max: 24, pattern: '^[a-z0-9]{20}-[a-z0-9]{3}$' };
 const HASH_KEY_PATTERN = /^(0|([1-9]\d{0,38}))$/;
 /**
  * The largest hash key, 2^128 - 1: the model's pattern allows 39 digits, Kinesis rejects more. Not
- * imported from internal/hash-key.ts, which would bring its MD5 (shard prediction, producer only)
- * into the client's chunk and into every `kinesis-edge/client` import.
+ * imported from the producer's shard prediction (internal/hash-key.ts), which would bring its MD5
+ * into the client's chunk and into every `kinesis-edge/client` import. (schema-helpers.ts holds its
+ * own for the zod side, which must import nothing of the client's chunk.)
  */
 const MAX_HASH_KEY = 0xffffffffffffffffffffffffffffffffn;
 const SEQUENCE_NUMBER_PATTERN = /^(0|([1-9]\d{0,128}))$/;

@@ -8,12 +8,6 @@
 import { md5Words, md5WordsOfShortAscii } from './md5.ts';
 import { encodeUtf8 } from './utf8.ts';
 
-/** The largest hash key, 2^128 - 1. Hash keys range over [0, MAX_HASH_KEY]. */
-export const MAX_HASH_KEY = 0xffffffffffffffffffffffffffffffffn;
-
-// The API pattern for ExplicitHashKey; the range check against MAX_HASH_KEY is separate.
-const EXPLICIT_HASH_KEY_PATTERN = /^(0|[1-9]\d{0,38})$/;
-
 /**
  * The hash key Kinesis derives from a partition key: MD5 over its UTF-8 bytes, read as an
  * unsigned 128-bit big-endian integer.
@@ -52,15 +46,6 @@ function keyWords(partitionKey: string): Int32Array {
 /** A 32-bit word with its bytes reversed, as an unsigned number. */
 function byteSwap(word: number): number {
   return (((word & 0xff) << 24) | ((word & 0xff00) << 8) | ((word >>> 8) & 0xff00) | (word >>> 24)) >>> 0;
-}
-
-/**
- * Whether `value` is a valid ExplicitHashKey: a decimal integer without leading zeros matching
- * `0|([1-9]\d{0,38})`, and at most {@link MAX_HASH_KEY}. Kinesis rejects a key that matches the
- * pattern but is out of range with InvalidArgumentException.
- */
-export function isValidExplicitHashKey(value: string): boolean {
-  return EXPLICIT_HASH_KEY_PATTERN.test(value) && BigInt(value) <= MAX_HASH_KEY;
 }
 
 /** The fields of a ListShards `Shard` that {@link findShardForHashKey} reads. */
