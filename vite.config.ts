@@ -50,7 +50,7 @@ export default defineConfig({
               priority: 1,
               test: (id) =>
                 /[\\/]src[\\/]/.test(id) &&
-                !/[\\/]src[\\/](producer|consumer|event-stream|tracker|schemas)[\\/]|[\\/]src[\\/](index|cli|shapes|schema-helpers)\.ts$|[\\/]src[\\/]internal[\\/](kpl|crc32|md5|hash-key|base64)\.ts$/.test(id),
+                !/[\\/]src[\\/](producer|consumer|event-stream|tracker|schemas)[\\/]|[\\/]src[\\/](index|cli|shapes|shape-schemas|schema-helpers)\.ts$|[\\/]src[\\/]internal[\\/](kpl|crc32|md5|hash-key|base64)\.ts$/.test(id),
             },
           ],
         },

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Generates src/shapes.ts and src/operations/*.ts from codegen/kinesis-api-model.json.
+// Generates src/shapes.ts (types), src/shape-schemas.ts, src/operations/*.ts and src/schemas/*.ts
+// from codegen/kinesis-api-model.json.
 // Usage: node scripts/generate-operations.mjs [--check]
 // With --check it writes nothing and exits 1 when a generated file differs from what is committed.
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
@@ -281,16 +282,26 @@ function helperImports() {
 }
 shapesBody = `${emitTypes()}\n${emitSchemas('in')}${emitSchemas('out')}`;
 
+// Types and schemas live in two modules: the package's public types (\`export type * from
+// './shapes.ts'\`) stay plain interfaces, and the schemas, reached only through the dynamic
+// imports of src/schemas/*, are no part of the public API (JSR requires explicit types on
+// everything a public module exports: https://jsr.io/docs/about-slow-types).
 const shapesFile = `${HEADER}/**
- * Types and zod/mini schemas for every shape of the Kinesis Data Streams API
+ * Types for every shape of the Kinesis Data Streams API
  * (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_Types.html), with AWS's own field names.
+ * Their zod/mini schemas are in \`shape-schemas.ts\`.
+ */
+
+${emitTypes()}`;
+
+const shapeSchemasFile = `${HEADER}/**
+ * zod/mini schemas for every shape of the Kinesis Data Streams API (the types are in \`shapes.ts\`).
  * Each schema is built on first use (\`lazySchema\`), so an app pays only for the operations it
  * calls, and each is a pure expression, so a bundler drops the ones an app never uses.
  */
 import * as z from 'zod/mini';
 ${helperImports()}
 
-${emitTypes()}
 // ---- input schemas: every model constraint, unknown fields refused ----
 
 ${emitSchemas('in')}
@@ -349,7 +360,7 @@ function schemaFile(name, op) {
  * The zod/mini schemas of ${name}, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-${names.length ? `import { ${names.join(', ')} } from '../shapes.ts';\n` : ''}
+${names.length ? `import { ${names.join(', ')} } from '../shape-schemas.ts';\n` : ''}
 export function schemas(): OperationSchemas {
   return { input: ${op.input ? `${schemaName(op.input, 'in')}()` : 'undefined'}, output: ${output ? `${schemaName(output, 'out')}()` : 'undefined'} };
 }
@@ -358,6 +369,7 @@ export function schemas(): OperationSchemas {
 
 const files = new Map();
 files.set('src/shapes.ts', shapesFile);
+files.set('src/shape-schemas.ts', shapeSchemasFile);
 const opNames = Object.keys(operations).filter((n) => !SKIPPED_OPERATIONS.has(n)).sort();
 for (const name of opNames) files.set(`src/operations/${kebab(name)}.ts`, operationFile(name, operations[name]));
 for (const name of opNames.filter((n) => !PLAIN_VALIDATORS[n])) files.set(`src/schemas/${kebab(name)}.ts`, schemaFile(name, operations[name]));

@@ -8,7 +8,7 @@
  * work in a fraction of that (bench/.tmp measurements in the commit). The input still goes through
  * the zod schema, loaded on the first call like every other operation's.
  *
- * The rules are the API model's `GetRecordsOutput` (the shape `shapes.ts` is generated from), with
+ * The rules are the API model's `GetRecordsOutput` (the shape `shape-schemas.ts` is generated from), with
  * zod/mini's behaviour: unknown members kept, `null` members absent, `Data` from base64 to bytes,
  * timestamps (epoch seconds, or an ISO string) to `Date`, issues in the model's member order, and a
  * `Data` that is not base64 reported alone, as zod reports a transform that throws.

@@ -6,9 +6,9 @@
  * that only writes records should not have to load a schema library. With the generated zod/mini
  * schemas, a put-only browser bundle carried ~7 KB gzip of zod, Node spent ~90 ms loading it at
  * import, and a 500-record request spent 0.4–0.8 ms in it (bench/RESULTS.md). Every other operation
- * still goes through the zod schemas in `shapes.ts`, loaded on its first call.
+ * still goes through the zod schemas in `shape-schemas.ts`, loaded on its first call.
  *
- * The rules are the API model's (codegen/kinesis-api-model.json, the same source `shapes.ts` is
+ * The rules are the API model's (codegen/kinesis-api-model.json, the same source `shape-schemas.ts` is
  * generated from), with zod/mini's semantics where they matter (string lengths in code points, an
  * oversized list reported without its elements, object-level rules only for an otherwise valid
  * object). test/unit/put-validation.test.ts gives this module and the zod schemas the same inputs,

@@ -1,5 +1,5 @@
 /**
- * Building blocks of the generated schemas in `shapes.ts`: record data, timestamps, and the rules
+ * Building blocks of the generated schemas in `shape-schemas.ts`: record data, timestamps, and the rules
  * that the API model cannot express.
  */
 import * as z from 'zod/mini';

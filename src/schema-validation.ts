@@ -1,5 +1,5 @@
 /**
- * Operations validated by their generated zod/mini schemas (`shapes.ts`): every operation except the
+ * Operations validated by their generated zod/mini schemas (`shape-schemas.ts`): every operation except the
  * write path (`put-validation.ts`).
  *
  * The schemas, and zod with them, are loaded on an operation's first call (a dynamic `import()`), not

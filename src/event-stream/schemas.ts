@@ -17,7 +17,7 @@ import {
   ShardIteratorTypeInputSchema,
   StreamIdInputSchema,
   TimestampInputSchema,
-} from '../shapes.ts';
+} from '../shape-schemas.ts';
 
 const StartingPositionInputSchema = /* @__PURE__ */ lazySchema(() =>
   z

@@ -3,7 +3,7 @@
  * The zod/mini schemas of AddTagsToStream, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { AddTagsToStreamInputSchema } from '../shapes.ts';
+import { AddTagsToStreamInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: AddTagsToStreamInputSchema(), output: undefined };

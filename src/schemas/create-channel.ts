@@ -3,7 +3,7 @@
  * The zod/mini schemas of CreateChannel, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { CreateChannelInputSchema, CreateChannelOutputSchema } from '../shapes.ts';
+import { CreateChannelInputSchema, CreateChannelOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: CreateChannelInputSchema(), output: CreateChannelOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of CreateStream, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { CreateStreamInputSchema } from '../shapes.ts';
+import { CreateStreamInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: CreateStreamInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DecreaseStreamRetentionPeriod, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DecreaseStreamRetentionPeriodInputSchema } from '../shapes.ts';
+import { DecreaseStreamRetentionPeriodInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DecreaseStreamRetentionPeriodInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DeleteChannel, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DeleteChannelInputSchema } from '../shapes.ts';
+import { DeleteChannelInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DeleteChannelInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DeleteResourcePolicy, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DeleteResourcePolicyInputSchema } from '../shapes.ts';
+import { DeleteResourcePolicyInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DeleteResourcePolicyInputSchema(), output: undefined };

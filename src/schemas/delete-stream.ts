@@ -3,7 +3,7 @@
  * The zod/mini schemas of DeleteStream, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DeleteStreamInputSchema } from '../shapes.ts';
+import { DeleteStreamInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DeleteStreamInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DeregisterStreamConsumer, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DeregisterStreamConsumerInputSchema } from '../shapes.ts';
+import { DeregisterStreamConsumerInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DeregisterStreamConsumerInputSchema(), output: undefined };

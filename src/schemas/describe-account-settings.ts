@@ -3,7 +3,7 @@
  * The zod/mini schemas of DescribeAccountSettings, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DescribeAccountSettingsInputSchema, DescribeAccountSettingsOutputSchema } from '../shapes.ts';
+import { DescribeAccountSettingsInputSchema, DescribeAccountSettingsOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DescribeAccountSettingsInputSchema(), output: DescribeAccountSettingsOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DescribeChannel, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DescribeChannelInputSchema, DescribeChannelOutputSchema } from '../shapes.ts';
+import { DescribeChannelInputSchema, DescribeChannelOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DescribeChannelInputSchema(), output: DescribeChannelOutputSchema() };

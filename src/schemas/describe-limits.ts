@@ -3,7 +3,7 @@
  * The zod/mini schemas of DescribeLimits, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DescribeLimitsInputSchema, DescribeLimitsOutputSchema } from '../shapes.ts';
+import { DescribeLimitsInputSchema, DescribeLimitsOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DescribeLimitsInputSchema(), output: DescribeLimitsOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DescribeStreamConsumer, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DescribeStreamConsumerInputSchema, DescribeStreamConsumerOutputSchema } from '../shapes.ts';
+import { DescribeStreamConsumerInputSchema, DescribeStreamConsumerOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DescribeStreamConsumerInputSchema(), output: DescribeStreamConsumerOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DescribeStreamSummary, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DescribeStreamSummaryInputSchema, DescribeStreamSummaryOutputSchema } from '../shapes.ts';
+import { DescribeStreamSummaryInputSchema, DescribeStreamSummaryOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DescribeStreamSummaryInputSchema(), output: DescribeStreamSummaryOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DescribeStream, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DescribeStreamInputSchema, DescribeStreamOutputSchema } from '../shapes.ts';
+import { DescribeStreamInputSchema, DescribeStreamOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DescribeStreamInputSchema(), output: DescribeStreamOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of DisableEnhancedMonitoring, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { DisableEnhancedMonitoringInputSchema, EnhancedMonitoringOutputSchema } from '../shapes.ts';
+import { DisableEnhancedMonitoringInputSchema, EnhancedMonitoringOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: DisableEnhancedMonitoringInputSchema(), output: EnhancedMonitoringOutputSchema() };

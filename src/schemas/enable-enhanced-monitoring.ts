@@ -3,7 +3,7 @@
  * The zod/mini schemas of EnableEnhancedMonitoring, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { EnableEnhancedMonitoringInputSchema, EnhancedMonitoringOutputSchema } from '../shapes.ts';
+import { EnableEnhancedMonitoringInputSchema, EnhancedMonitoringOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: EnableEnhancedMonitoringInputSchema(), output: EnhancedMonitoringOutputSchema() };

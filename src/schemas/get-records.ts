@@ -3,7 +3,7 @@
  * The zod/mini schemas of GetRecords, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { GetRecordsInputSchema } from '../shapes.ts';
+import { GetRecordsInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: GetRecordsInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of GetResourcePolicy, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { GetResourcePolicyInputSchema, GetResourcePolicyOutputSchema } from '../shapes.ts';
+import { GetResourcePolicyInputSchema, GetResourcePolicyOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: GetResourcePolicyInputSchema(), output: GetResourcePolicyOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of GetShardIterator, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { GetShardIteratorInputSchema, GetShardIteratorOutputSchema } from '../shapes.ts';
+import { GetShardIteratorInputSchema, GetShardIteratorOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: GetShardIteratorInputSchema(), output: GetShardIteratorOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of IncreaseStreamRetentionPeriod, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { IncreaseStreamRetentionPeriodInputSchema } from '../shapes.ts';
+import { IncreaseStreamRetentionPeriodInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: IncreaseStreamRetentionPeriodInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of ListChannels, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { ListChannelsInputSchema, ListChannelsOutputSchema } from '../shapes.ts';
+import { ListChannelsInputSchema, ListChannelsOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: ListChannelsInputSchema(), output: ListChannelsOutputSchema() };

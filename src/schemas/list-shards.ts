@@ -3,7 +3,7 @@
  * The zod/mini schemas of ListShards, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { ListShardsInputSchema, ListShardsOutputSchema } from '../shapes.ts';
+import { ListShardsInputSchema, ListShardsOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: ListShardsInputSchema(), output: ListShardsOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of ListStreamConsumers, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { ListStreamConsumersInputSchema, ListStreamConsumersOutputSchema } from '../shapes.ts';
+import { ListStreamConsumersInputSchema, ListStreamConsumersOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: ListStreamConsumersInputSchema(), output: ListStreamConsumersOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of ListStreams, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { ListStreamsInputSchema, ListStreamsOutputSchema } from '../shapes.ts';
+import { ListStreamsInputSchema, ListStreamsOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: ListStreamsInputSchema(), output: ListStreamsOutputSchema() };

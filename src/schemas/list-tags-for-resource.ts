@@ -3,7 +3,7 @@
  * The zod/mini schemas of ListTagsForResource, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { ListTagsForResourceInputSchema, ListTagsForResourceOutputSchema } from '../shapes.ts';
+import { ListTagsForResourceInputSchema, ListTagsForResourceOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: ListTagsForResourceInputSchema(), output: ListTagsForResourceOutputSchema() };

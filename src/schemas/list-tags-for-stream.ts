@@ -3,7 +3,7 @@
  * The zod/mini schemas of ListTagsForStream, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { ListTagsForStreamInputSchema, ListTagsForStreamOutputSchema } from '../shapes.ts';
+import { ListTagsForStreamInputSchema, ListTagsForStreamOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: ListTagsForStreamInputSchema(), output: ListTagsForStreamOutputSchema() };

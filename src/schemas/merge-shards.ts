@@ -3,7 +3,7 @@
  * The zod/mini schemas of MergeShards, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { MergeShardsInputSchema } from '../shapes.ts';
+import { MergeShardsInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: MergeShardsInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of PutResourcePolicy, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { PutResourcePolicyInputSchema } from '../shapes.ts';
+import { PutResourcePolicyInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: PutResourcePolicyInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of RegisterStreamConsumer, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { RegisterStreamConsumerInputSchema, RegisterStreamConsumerOutputSchema } from '../shapes.ts';
+import { RegisterStreamConsumerInputSchema, RegisterStreamConsumerOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: RegisterStreamConsumerInputSchema(), output: RegisterStreamConsumerOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of RemoveTagsFromStream, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { RemoveTagsFromStreamInputSchema } from '../shapes.ts';
+import { RemoveTagsFromStreamInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: RemoveTagsFromStreamInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of SplitShard, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { SplitShardInputSchema } from '../shapes.ts';
+import { SplitShardInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: SplitShardInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of StartStreamEncryption, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { StartStreamEncryptionInputSchema } from '../shapes.ts';
+import { StartStreamEncryptionInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: StartStreamEncryptionInputSchema(), output: undefined };

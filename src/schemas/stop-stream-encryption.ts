@@ -3,7 +3,7 @@
  * The zod/mini schemas of StopStreamEncryption, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { StopStreamEncryptionInputSchema } from '../shapes.ts';
+import { StopStreamEncryptionInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: StopStreamEncryptionInputSchema(), output: undefined };

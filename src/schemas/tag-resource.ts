@@ -3,7 +3,7 @@
  * The zod/mini schemas of TagResource, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { TagResourceInputSchema } from '../shapes.ts';
+import { TagResourceInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: TagResourceInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of UntagResource, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UntagResourceInputSchema } from '../shapes.ts';
+import { UntagResourceInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UntagResourceInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of UpdateAccountSettings, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UpdateAccountSettingsInputSchema, UpdateAccountSettingsOutputSchema } from '../shapes.ts';
+import { UpdateAccountSettingsInputSchema, UpdateAccountSettingsOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UpdateAccountSettingsInputSchema(), output: UpdateAccountSettingsOutputSchema() };

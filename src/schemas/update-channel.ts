@@ -3,7 +3,7 @@
  * The zod/mini schemas of UpdateChannel, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UpdateChannelInputSchema, UpdateChannelOutputSchema } from '../shapes.ts';
+import { UpdateChannelInputSchema, UpdateChannelOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UpdateChannelInputSchema(), output: UpdateChannelOutputSchema() };

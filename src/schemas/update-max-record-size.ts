@@ -3,7 +3,7 @@
  * The zod/mini schemas of UpdateMaxRecordSize, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UpdateMaxRecordSizeInputSchema } from '../shapes.ts';
+import { UpdateMaxRecordSizeInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UpdateMaxRecordSizeInputSchema(), output: undefined };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of UpdateShardCount, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UpdateShardCountInputSchema, UpdateShardCountOutputSchema } from '../shapes.ts';
+import { UpdateShardCountInputSchema, UpdateShardCountOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UpdateShardCountInputSchema(), output: UpdateShardCountOutputSchema() };

@@ -3,7 +3,7 @@
  * The zod/mini schemas of UpdateStreamMode, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UpdateStreamModeInputSchema } from '../shapes.ts';
+import { UpdateStreamModeInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UpdateStreamModeInputSchema(), output: undefined };

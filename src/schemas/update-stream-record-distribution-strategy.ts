@@ -3,7 +3,7 @@
  * The zod/mini schemas of UpdateStreamRecordDistributionStrategy, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UpdateStreamRecordDistributionStrategyInputSchema } from '../shapes.ts';
+import { UpdateStreamRecordDistributionStrategyInputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UpdateStreamRecordDistributionStrategyInputSchema(), output: undefined };

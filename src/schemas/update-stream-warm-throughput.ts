@@ -3,7 +3,7 @@
  * The zod/mini schemas of UpdateStreamWarmThroughput, imported by its operation module on the first call.
  */
 import type { OperationSchemas } from '../schema-validation.ts';
-import { UpdateStreamWarmThroughputInputSchema, UpdateStreamWarmThroughputOutputSchema } from '../shapes.ts';
+import { UpdateStreamWarmThroughputInputSchema, UpdateStreamWarmThroughputOutputSchema } from '../shape-schemas.ts';
 
 export function schemas(): OperationSchemas {
   return { input: UpdateStreamWarmThroughputInputSchema(), output: UpdateStreamWarmThroughputOutputSchema() };

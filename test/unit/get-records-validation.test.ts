@@ -6,7 +6,7 @@ import { deleteNulls } from '../../src/client.ts';
 import { KinesisValidationError, type ValidationIssue } from '../../src/errors.ts';
 import { parseGetRecordsOutput, parseSubscribeToShardEvent } from '../../src/get-records-validation.ts';
 import { parseWith } from '../../src/schema-validation.ts';
-import * as shapes from '../../src/shapes.ts';
+import * as shapes from '../../src/shape-schemas.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; issues: readonly ValidationIssue[] };

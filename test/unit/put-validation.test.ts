@@ -16,7 +16,7 @@ import {
 } from '../../src/put-validation.ts';
 import { deleteNulls } from '../../src/client.ts';
 import { parseWith } from '../../src/schema-validation.ts';
-import * as shapes from '../../src/shapes.ts';
+import * as shapes from '../../src/shape-schemas.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 
 type Outcome = { ok: true; body: string } | { ok: false; issues: readonly ValidationIssue[] };

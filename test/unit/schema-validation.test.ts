@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createKinesisClient, send } from '../../src/client.ts';
 import { KinesisValidationError } from '../../src/errors.ts';
 import { schemaOperation } from '../../src/schema-validation.ts';
-import * as shapes from '../../src/shapes.ts';
+import * as shapes from '../../src/shape-schemas.ts';
 import { createFakeFetch, json } from '../support/fake-fetch.ts';
 
 function client(fetch = createFakeFetch()) {
