@@ -88,7 +88,7 @@ async function measure(label, rounds, bytes, run) {
 async function decodeThroughput(lib, quick) {
   const { whole, messages } = buildStream(lib, quick ? 200 : 1000, 20, 1024);
   const rounds = quick ? 5 : 15;
-  const rows = [await measure('CRC-32 alone over the same bytes (src/internal/crc32.ts, a byte at a time)', rounds, whole.length, () => void lib.crc32(whole))];
+  const rows = [await measure('CRC-32 alone over the same bytes (src/internal/crc32.ts, slicing-by-8)', rounds, whole.length, () => void lib.crc32(whole))];
   for (const size of [16 * 1024, 1500]) {
     const chunks = chunk(whole, size);
     rows.push(
@@ -186,8 +186,9 @@ export async function runEventStreamBench({ root, localEndpoint, quick = false }
 
 ${decode.messages} SubscribeToShardEvent messages (20 records of 1 KiB each, ${(decode.bytes / 1e6).toFixed(1)} MB in all), decoded
 from memory in chunks of the size given; median of ${quick ? 5 : 15} rounds. Both decoders frame the messages and check both
-CRC-32s; neither parses the JSON payloads. The CRC is most of our cost: the SDK's codec computes it with Node's native
-\`zlib.crc32\`, which src/ cannot use (web standards only); a slicing-by-8 table in src/internal/crc32.ts would close much of the gap.
+CRC-32s; neither parses the JSON payloads. The SDK's codec computes the CRC with Node's native \`zlib.crc32\`, which src/
+cannot use (web standards only); src/internal/crc32.ts folds eight bytes per step with eight lookup tables (slicing-by-8),
+about three times its earlier byte-at-a-time speed.
 
 | decoder | MB/s | ms per run |
 | --- | ---: | ---: |
