@@ -50,21 +50,43 @@ async function clientKey(request: Request): Promise<string> {
 
 const UNAVAILABLE = { error: 'service unavailable' };
 
-async function collect(request: Request, env: Env): Promise<Response> {
-  const maxBodyBytes = positiveInt(env.MAX_BODY_BYTES, TRACKER_EVENT_LIMITS.requestBytes);
-  // Every refusal before the body is parsed drains (a bounded part of) it first; see discardBody.
-  const refuse = async (status: number, body: unknown, headers: Record<string, string>): Promise<Response> => {
+type Refuse = (status: number, body: unknown, headers: Record<string, string>) => Promise<Response>;
+
+/** A refusal sent before the body is parsed drains (a bounded part of) it first; see discardBody. */
+function refuser(request: Request, maxBodyBytes: number): Refuse {
+  return async (status, body, headers) => {
     await discardBody(request, maxBodyBytes);
     return json(status, body, headers);
   };
+}
+
+/**
+ * What every POST route checks first, cheapest first: the origin allow-list (403 without CORS
+ * headers), the preflight (204), the method (405). Either the answer, or the allowed origin and
+ * its CORS headers.
+ */
+async function checkPost(
+  request: Request,
+  env: Env,
+  refuse: Refuse,
+): Promise<{ answer: Response } | { answer?: undefined; origin: string; cors: Record<string, string> }> {
   const origin = allowedOrigin(request, parseAllowedOrigins(env.ALLOWED_ORIGINS));
   // Responses differ by Origin: tell caches, also on refusals.
-  if (origin === undefined) return refuse(403, { error: 'origin not allowed' }, { Vary: 'Origin' });
+  if (origin === undefined) return { answer: await refuse(403, { error: 'origin not allowed' }, { Vary: 'Origin' }) };
   if (request.method === 'OPTIONS') {
-    return new Response(null, { status: 204, headers: { ...preflightHeaders(origin), Vary: 'Origin' } });
+    return { answer: new Response(null, { status: 204, headers: { ...preflightHeaders(origin), Vary: 'Origin' } }) };
   }
   const cors = { ...corsHeaders(origin), Vary: 'Origin' };
-  if (request.method !== 'POST') return refuse(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' });
+  if (request.method !== 'POST') return { answer: await refuse(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' }) };
+  return { origin, cors };
+}
+
+async function collect(request: Request, env: Env): Promise<Response> {
+  const maxBodyBytes = positiveInt(env.MAX_BODY_BYTES, TRACKER_EVENT_LIMITS.requestBytes);
+  const refuse = refuser(request, maxBodyBytes);
+  const post = await checkPost(request, env, refuse);
+  if (post.answer) return post.answer;
+  const { origin, cors } = post;
 
   // Queue delivery needs no AWS credentials here (the consumer holds them), only the binding.
   const queue = env.DELIVERY === 'queue' ? env.EVENTS_QUEUE : undefined;
@@ -151,19 +173,12 @@ const MAX_SESSION_BODY_BYTES = 4096;
  * token is a 401 naming Siteverify's error codes.
  */
 async function session(request: Request, env: Env): Promise<Response> {
-  const refuse = async (status: number, body: unknown, headers: Record<string, string>): Promise<Response> => {
-    await discardBody(request, MAX_SESSION_BODY_BYTES);
-    return json(status, body, headers);
-  };
+  const refuse = refuser(request, MAX_SESSION_BODY_BYTES);
   const sessions = readSessionSettings(env);
   if (sessions.mode === 'off') return refuse(404, { error: 'not found' }, {});
-  const origin = allowedOrigin(request, parseAllowedOrigins(env.ALLOWED_ORIGINS));
-  if (origin === undefined) return refuse(403, { error: 'origin not allowed' }, { Vary: 'Origin' });
-  if (request.method === 'OPTIONS') {
-    return new Response(null, { status: 204, headers: { ...preflightHeaders(origin), Vary: 'Origin' } });
-  }
-  const cors = { ...corsHeaders(origin), Vary: 'Origin' };
-  if (request.method !== 'POST') return refuse(405, { error: 'method not allowed' }, { ...cors, Allow: 'POST, OPTIONS' });
+  const post = await checkPost(request, env, refuse);
+  if (post.answer) return post.answer;
+  const { origin, cors } = post;
   if (sessions.mode === 'misconfigured' || env.RATE_LIMITER === undefined) {
     logEvent('error', sessions.mode === 'misconfigured' ? `not configured: ${sessions.reason}` : 'not configured: the rate limiter is missing');
     return refuse(503, UNAVAILABLE, cors);
