@@ -8,7 +8,7 @@
  */
 import { createAggregatedRecordSizer, encodeAggregatedRecord, type AggregatedRecordSizer, type KplUserRecord } from '../internal/kpl.ts';
 import type { Bucket } from './queue.ts';
-import { recordData, type BufferedRecord } from './record.ts';
+import { explicitHashKeyOf, recordData, type BufferedRecord } from './record.ts';
 
 /**
  * One Kinesis record of a request with aggregation: several user records packed into a KPL
@@ -158,9 +158,10 @@ function takeAggregated(
   // In a shard's bucket every record may share an aggregate; while shards are unknown only records
   // with the same hash key input are sure to share a shard (the KCL drops user records whose hash
   // key is outside the shard the aggregate landed on).
-  const group = bucket.isShard ? '' : record.explicitHashKey !== undefined ? `h${record.explicitHashKey}` : `p${record.partitionKey}`;
+  const explicitHashKey = explicitHashKeyOf(record);
+  const group = bucket.isShard ? '' : explicitHashKey !== undefined ? `h${explicitHashKey}` : `p${record.partitionKey}`;
   // Buffered records hold an offset, not a view: the view is made here, for the request only.
-  const user: KplUserRecord = { partitionKey: record.partitionKey, explicitHashKey: record.explicitHashKey, data: recordData(record) };
+  const user: KplUserRecord = { partitionKey: record.partitionKey, explicitHashKey, data: recordData(record) };
   const current = open.get(group);
 
   if (options.perKey) {
@@ -203,7 +204,7 @@ function takeAggregated(
     aggregated,
     partitionKey: record.partitionKey,
     keyBytes: record.keyBytes,
-    explicitHashKey: record.explicitHashKey,
+    explicitHashKey,
     size,
     users: aggregated ? [user] : undefined,
   };

@@ -19,10 +19,18 @@ import { encodeUtf8 } from '../internal/utf8.ts';
 /** Created on first use (see utf8.ts): importing this module costs nothing. */
 let encoder: TextEncoder | undefined;
 
-/** One shared chunk and how many buffered records' data it holds. */
+/**
+ * Where buffered records' data is: a chunk shared by several records, or an array of one record's
+ * own. Own copies get this wrapper too, so that a record holds one reference to its data, not an
+ * array and a chunk (a field per record costs 8 B in every buffered record; own copies are rare,
+ * mostly data too large to share, where the wrapper's bytes do not count).
+ */
 export interface DataChunk {
   readonly bytes: Uint8Array;
+  /** Buffered records whose data is here. */
   live: number;
+  /** False for an array of one record's own (not counted in the held chunks). */
+  readonly shared: boolean;
 }
 
 const CHUNK_BYTES = 16 * 1024;
@@ -34,22 +42,19 @@ export class DataCopier {
   #used = 0;
   /** Bytes of chunks that hold a buffered record's data, plus the current chunk. */
   #heldBytes = 0;
-  /** The chunk the last {@link copy} went into, or undefined when it made a copy of its own. */
-  lastChunk: DataChunk | undefined;
-  /** Where in the array {@link copy} returned the last copy starts. */
+  /** Where in its chunk's array the last copy starts. */
   lastOffset = 0;
 
   /**
-   * Copies `raw` and returns the array holding the copy, at {@link lastOffset}: no view per copy,
-   * since a record buffered for long would keep one. When it went into a shared chunk
-   * ({@link lastChunk}), call {@link release} with that chunk once, when the record settles.
-   * `bufferedBytes` is what the buffer holds now.
+   * Copies `raw` and returns the chunk holding the copy, at {@link lastOffset}: no view per copy,
+   * since a record buffered for long would keep one. Call {@link release} with the chunk once,
+   * when the record settles. `bufferedBytes` is what the buffer holds now.
    */
-  copy(raw: Uint8Array, bufferedBytes: number): Uint8Array {
+  copy(raw: Uint8Array, bufferedBytes: number): DataChunk {
     const chunk = this.#reserve(raw.length, bufferedBytes);
-    if (chunk === undefined) return new Uint8Array(raw);
+    if (chunk === undefined) return ownChunk(new Uint8Array(raw));
     chunk.bytes.set(raw, this.lastOffset);
-    return chunk.bytes;
+    return chunk;
   }
 
   /**
@@ -57,9 +62,9 @@ export class DataCopier {
    * counts them), written straight into the chunk: the alternative, `encodeUtf8` and a copy of
    * its own, is one ArrayBuffer per record again. Lone surrogates become U+FFFD, as `TextEncoder` does.
    */
-  copyText(text: string, byteLength: number, bufferedBytes: number): Uint8Array {
+  copyText(text: string, byteLength: number, bufferedBytes: number): DataChunk {
     const chunk = this.#reserve(byteLength, bufferedBytes);
-    if (chunk === undefined) return encodeUtf8(text);
+    if (chunk === undefined) return ownChunk(encodeUtf8(text));
     const bytes = chunk.bytes;
     const offset = this.lastOffset;
     if (byteLength === text.length) {
@@ -70,40 +75,42 @@ export class DataCopier {
       encoder ??= new TextEncoder();
       encoder.encodeInto(text, bytes.subarray(offset, offset + byteLength));
     }
-    return bytes;
+    return chunk;
   }
 
   /**
    * Room for `length` bytes in a shared chunk, at {@link lastOffset}, counted as one more record
-   * the chunk holds; undefined (and `lastChunk` undefined) when the data gets an array of its own.
+   * the chunk holds; undefined (and `lastOffset` 0) when the data gets an array of its own.
    */
   #reserve(length: number, bufferedBytes: number): DataChunk | undefined {
     let chunk = this.#current;
     this.lastOffset = 0;
     if (length > MAX_SHARED_BYTES || (length + this.#used > CHUNK_BYTES && !this.#mayStartChunk(bufferedBytes))) {
-      this.lastChunk = undefined;
       return undefined;
     }
     if (chunk === undefined || length + this.#used > CHUNK_BYTES) {
       // The old chunk is garbage once no record holds it.
       if (chunk !== undefined && chunk.live === 0) this.#heldBytes -= CHUNK_BYTES;
-      chunk = this.#current = { bytes: new Uint8Array(CHUNK_BYTES), live: 0 };
+      chunk = this.#current = { bytes: new Uint8Array(CHUNK_BYTES), live: 0, shared: true };
       this.#used = 0;
       this.#heldBytes += CHUNK_BYTES;
     }
     this.lastOffset = this.#used;
     this.#used += length;
     chunk.live++;
-    this.lastChunk = chunk;
     return chunk;
   }
 
   /** A record whose data is in `chunk` settled. */
   release(chunk: DataChunk): void {
-    if (--chunk.live === 0 && chunk !== this.#current) this.#heldBytes -= CHUNK_BYTES;
+    if (--chunk.live === 0 && chunk.shared && chunk !== this.#current) this.#heldBytes -= CHUNK_BYTES;
   }
 
   #mayStartChunk(bufferedBytes: number): boolean {
     return this.#heldBytes <= 2 * bufferedBytes + CHUNK_BYTES;
   }
+}
+
+function ownChunk(bytes: Uint8Array): DataChunk {
+  return { bytes, live: 1, shared: false };
 }

@@ -41,7 +41,7 @@ import { KeyCache, type KnownKey } from './key-cache.ts';
 import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, type ResolvedProducerOptions } from './options.ts';
 import { RecordQueue, type Bucket } from './queue.ts';
 import { AdaptiveRateLimiter } from './rate-limiter.ts';
-import type { BufferedRecord, FlushTicket, ProducerRecord, PutResult, RecordExtra } from './record.ts';
+import { explicitHashKeyOf, type BufferedRecord, type FlushTicket, type ProducerRecord, type PutResult, type RecordExtra } from './record.ts';
 import { bodyFrame, sendBatch, type BodyFrame } from './request.ts';
 import { recordHashKey, ShardMap } from './shard-map.ts';
 
@@ -167,14 +167,14 @@ function refused(record: ProducerRecord, cause: unknown): KinesisProducerError {
 /**
  * The open shard of a record: from the top 32 bits of its hash key when they decide it (almost
  * always), else from the whole key (an explicit hash key, or a key on a range boundary).
+ * `hashHigh` is those bits for a partition key, undefined for an explicit hash key.
  */
-function shardOf(map: ShardMap, record: BufferedRecord): string | undefined {
-  if (record.explicitHashKey === undefined) {
-    record.hashHigh ??= partitionKeyHashHigh(record.partitionKey) | 0;
-    const shardId = map.shardForHigh(record.hashHigh >>> 0);
+function shardOf(map: ShardMap, record: BufferedRecord, hashHigh: number | undefined): string | undefined {
+  if (hashHigh !== undefined) {
+    const shardId = map.shardForHigh(hashHigh);
     if (shardId !== undefined) return shardId;
   }
-  return map.shardFor(recordHashKey(record));
+  return map.shardFor(recordHashKey({ partitionKey: record.partitionKey, explicitHashKey: explicitHashKeyOf(record) }));
 }
 
 /**
@@ -388,14 +388,8 @@ class KinesisProducer {
       const limit = Math.min(config.maxBatchBytes, config.maxBufferedBytes);
       return new KinesisProducerError({ reason: 'too-large', record, detail: `partition key + data is ${size} bytes, more than the producer's limit of ${limit}` });
     }
-    // Shards are predicted from the hash key: computed now (for a cached key, once while it is cached).
-    const map = this.#shardMap;
-    let hashHigh: number | undefined;
-    if (explicitHashKey === undefined && map !== undefined && !map.isDisabled) {
-      hashHigh = (known === undefined ? partitionKeyHashHigh(partitionKey) : (known.hashHigh ??= partitionKeyHashHigh(partitionKey))) | 0;
-    }
     const copier = this.#copier;
-    const store = typeof raw === 'string' ? copier.copyText(raw, dataBytes, this.#bufferedBytes) : copier.copy(raw, this.#bufferedBytes);
+    const chunk = typeof raw === 'string' ? copier.copyText(raw, dataBytes, this.#bufferedBytes) : copier.copy(raw, this.#bufferedBytes);
     const now = this.#clock();
     if (this.#epoch === undefined) this.#epoch = now;
     // The difference of two clock readings is a heap number even when it is a small integer;
@@ -406,18 +400,15 @@ class KinesisProducer {
       seq: this.#seq++,
       source: record,
       partitionKey,
-      explicitHashKey,
-      store,
+      chunk,
       offset: copier.lastOffset,
-      chunk: copier.lastChunk,
       keyBytes,
       size,
-      hashHigh,
       putAt,
       state: 'waiting',
       bucket: undefined,
       attempts: 0,
-      extra: undefined,
+      extra: explicitHashKey === undefined ? undefined : { explicitHashKey, lastError: undefined, lastCode: undefined },
       resolve: undefined,
       reject: undefined,
     };
@@ -436,7 +427,7 @@ class KinesisProducer {
   }
 
   #extra(record: BufferedRecord): RecordExtra {
-    return (record.extra ??= { lastError: undefined, lastCode: undefined });
+    return (record.extra ??= { explicitHashKey: undefined, lastError: undefined, lastCode: undefined });
   }
 
   /** Keeps a retryable fault as the cause of a later `expired` / `retries-exhausted` failure. */
@@ -514,10 +505,24 @@ class KinesisProducer {
   #bucketFor(record: BufferedRecord): Bucket {
     const map = this.#shardMap;
     if (map !== undefined && map.isReady) {
-      const shardId = shardOf(map, record);
+      const shardId = shardOf(map, record, explicitHashKeyOf(record) === undefined ? this.#hashHigh(record) : undefined);
       if (shardId !== undefined) return this.#bucket(shardId, true);
     }
     return this.#bucket(STREAM_BUCKET, false);
+  }
+
+  /**
+   * The top 32 bits of the partition key's MD5 hash key (see `partitionKeyHashHigh`). Not kept on
+   * the record (a field in every buffered record): computed when the record is bucketed, again
+   * only if it is bucketed again (a retry, a new shard map), and kept for cached keys.
+   */
+  #hashHigh(record: BufferedRecord): number {
+    const key = record.partitionKey;
+    // Only keys that are not short ASCII go through the key cache (see #prepare); their UTF-8
+    // length exceeds their length.
+    const known = record.keyBytes === key.length ? undefined : this.#keys.get(key);
+    if (known === undefined) return partitionKeyHashHigh(key);
+    return (known.hashHigh ??= partitionKeyHashHigh(key));
   }
 
   #bucket(id: string, isShard: boolean): Bucket {

@@ -38,34 +38,26 @@ export type RecordState = 'waiting' | 'queued' | 'in-flight' | 'done';
 /**
  * The producer's bookkeeping for one record, kept lean: up to `maxBufferedRecords` of these live
  * long enough to be copied by every young-generation GC, so each field and each object per record
- * costs CPU as well as memory. What can be derived is (the deadline, the data's length), the data
- * is an offset into a shared chunk rather than a typed-array view per record (views are made when
- * a request is built), and what only a retried failure needs sits in {@link RecordExtra},
- * created on first use.
+ * costs CPU as well as memory (8 B per field in Node, which runs without pointer compression). What
+ * can be derived is (the deadline, the data's length, the hash key's top bits: an MD5 again on the
+ * rare paths that need them after `put()`), the data is an offset into a chunk rather than a
+ * typed-array view per record (views are made when a request is built), and what only a record
+ * with an explicit hash key or a retried failure needs sits in {@link RecordExtra}.
  */
 export interface BufferedRecord {
   /** Put order; increases by one per accepted `put()`. */
   readonly seq: number;
   readonly source: ProducerRecord;
   readonly partitionKey: string;
-  readonly explicitHashKey: string | undefined;
   /**
-   * The array holding the record's data at `offset` (`size - keyBytes` bytes): a chunk shared
-   * with other records (see data-copy.ts), or an array of the record's own.
+   * Where the record's data is, at `offset` (`size - keyBytes` bytes): a chunk shared with other
+   * records, or an array of the record's own (see data-copy.ts). Undefined once the record settled.
    */
-  readonly store: Uint8Array;
-  readonly offset: number;
-  /** The shared chunk `store` belongs to, until the record settles; undefined for an array of its own. */
   chunk: DataChunk | undefined;
+  readonly offset: number;
   /** UTF-8 bytes of the partition key, and key + data as the service counts the record. */
   readonly keyBytes: number;
   readonly size: number;
-  /**
-   * The top 32 bits of the partition key's MD5 hash key (see `partitionKeyHashHigh`) as a signed
-   * 32-bit integer (`>>> 0` gives them back; a small integer needs no heap number), computed only
-   * when shards are predicted and there is no explicit hash key.
-   */
-  hashHigh: number | undefined;
   /**
    * When it was put, in ms after the producer's first record (small integers, not heap numbers,
    * with a millisecond clock). Its deadline is this plus `recordTtlMs`.
@@ -75,7 +67,7 @@ export interface BufferedRecord {
   /** The bucket (of a shard, or the stream-wide one) whose queue holds the record; undefined before it is queued. */
   bucket: Bucket | undefined;
   attempts: number;
-  /** What a retryable fault left on the record, if any. */
+  /** The explicit hash key, and what a retryable fault left on the record; undefined while there is neither. */
   extra: RecordExtra | undefined;
   resolve: ((result: PutResult) => void) | undefined;
   reject: ((error: unknown) => void) | undefined;
@@ -83,16 +75,23 @@ export interface BufferedRecord {
 
 /** The rarely used part of a record's bookkeeping. */
 export interface RecordExtra {
+  /** Set at `put()` (most records have none, and so no `RecordExtra` until a fault). */
+  readonly explicitHashKey: string | undefined;
   /** Last retryable fault, kept as the cause of an `expired` / `retries-exhausted` failure. */
   lastError: unknown;
   lastCode: string | undefined;
 }
 
+export function explicitHashKeyOf(record: BufferedRecord): string | undefined {
+  return record.extra?.explicitHashKey;
+}
+
 /** The record's data, as a view made now (for a request); the record holds only an offset. */
 export function recordData(record: BufferedRecord): Uint8Array {
+  const chunk = record.chunk!;
   // An array of its own is exactly the data.
-  if (record.chunk === undefined) return record.store;
-  return record.store.subarray(record.offset, record.offset + record.size - record.keyBytes);
+  if (!chunk.shared) return chunk.bytes;
+  return chunk.bytes.subarray(record.offset, record.offset + record.size - record.keyBytes);
 }
 
 /** Counts the records one `flush()` waits for: those unsettled when it was called. */

@@ -17,7 +17,7 @@ import { utf8ByteLength } from '../internal/utf8.ts';
 import { parsePutRecordsOutput } from '../put-validation.ts';
 import type { PutRecordsOutput } from '../shapes.ts';
 import { aggregateData, type Batch } from './batch.ts';
-import type { BufferedRecord } from './record.ts';
+import { explicitHashKeyOf, type BufferedRecord } from './record.ts';
 
 /** How the producer names its stream, as PutRecords members. */
 export interface StreamMembers {
@@ -102,13 +102,13 @@ export function writeBatchBody(batch: Batch, frame: BodyFrame): Uint8Array<Array
   let body: BodyWriter;
   if (aggregates === undefined) {
     length += Math.max(0, records.length - 1);
-    for (const record of records) length += entryBytes(record.partitionKey, record.keyBytes, record.explicitHashKey, record.size - record.keyBytes);
+    for (const record of records) length += entryBytes(record.partitionKey, record.keyBytes, explicitHashKeyOf(record), record.size - record.keyBytes);
     body = new BodyWriter(length);
     body.ascii(frame.head);
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
       if (i > 0) body.ascii(',');
-      writeEntry(body, record.partitionKey, record.keyBytes, record.explicitHashKey, record.store, record.offset, dataEnd(record));
+      writeEntry(body, record.partitionKey, record.keyBytes, explicitHashKeyOf(record), record.chunk!.bytes, record.offset, dataEnd(record));
     }
   } else {
     // Aggregates are encoded first: the body's length depends on theirs.

@@ -3,31 +3,34 @@
 import { describe, expect, it } from 'vitest';
 import { DataCopier, type DataChunk } from '../../src/producer/data-copy.ts';
 
-/** The copy `copy()` placed: the array it returned, from `lastOffset`, as long as `raw`. */
-function copyOf(copier: DataCopier, raw: Uint8Array, bufferedBytes: number): Uint8Array {
-  const store = copier.copy(raw, bufferedBytes);
-  return store.subarray(copier.lastOffset, copier.lastOffset + raw.length);
+/** The copy `copy()` placed: in the chunk it returned, from `lastOffset`, as long as `raw`. */
+function copyOf(copier: DataCopier, raw: Uint8Array, bufferedBytes: number): [Uint8Array, DataChunk] {
+  const chunk = copier.copy(raw, bufferedBytes);
+  return [chunk.bytes.subarray(copier.lastOffset, copier.lastOffset + raw.length), chunk];
 }
 
 describe('DataCopier', () => {
   it('copies: changing the caller buffer afterwards changes nothing', () => {
     const copier = new DataCopier();
     const raw = new Uint8Array([1, 2, 3]);
-    const copy = copyOf(copier, raw, 0);
+    const [copy, chunk] = copyOf(copier, raw, 0);
     raw.fill(9);
     expect([...copy]).toEqual([1, 2, 3]);
-    expect(copier.lastChunk?.live).toBe(1);
-    const other = copyOf(copier, new Uint8Array([4]), 3);
+    expect(chunk.shared).toBe(true);
+    expect(chunk.live).toBe(1);
+    const [other, same] = copyOf(copier, new Uint8Array([4]), 3);
     expect([...copy]).toEqual([1, 2, 3]); // neighbours do not overlap
     expect([...other]).toEqual([4]);
-    expect(copier.lastChunk?.live).toBe(2);
+    expect(same).toBe(chunk);
+    expect(chunk.live).toBe(2);
   });
 
   it('gives large data a copy of its own', () => {
     const copier = new DataCopier();
     const raw = new Uint8Array(4096).fill(7);
-    const copy = copyOf(copier, raw, 0);
-    expect(copier.lastChunk).toBeUndefined();
+    const [copy, chunk] = copyOf(copier, raw, 0);
+    expect(chunk.shared).toBe(false);
+    expect(chunk.bytes.byteLength).toBe(4096); // exactly the data
     expect(copy.buffer).not.toBe(raw.buffer);
     expect(copy.byteLength).toBe(4096);
   });
@@ -39,20 +42,19 @@ describe('DataCopier', () => {
     for (let chunk = 0; chunk < 4; chunk++) {
       const kept: DataChunk[] = [];
       for (let i = 0; i < 16; i++) {
-        copier.copy(new Uint8Array(1000), 1_000_000);
-        kept.push(copier.lastChunk!);
+        kept.push(copier.copy(new Uint8Array(1000), 1_000_000));
       }
       for (const held of kept.slice(1)) copier.release(held);
       stragglers.push(kept[0]!);
     }
     // Four stragglers (4,000 bytes buffered) hold more than 2 * 4,000 + one chunk: copies of their own.
     // (The current chunk has room for none: it is full.)
-    copier.copy(new Uint8Array(1000), 4_000);
-    expect(copier.lastChunk).toBeUndefined();
+    const own = copier.copy(new Uint8Array(1000), 4_000);
+    expect(own.shared).toBe(false);
+    copier.release(own); // an own copy's release counts for no chunk
     // Once they settle, chunks are shared again.
     for (const held of stragglers) copier.release(held);
-    copier.copy(new Uint8Array(1000), 0);
-    expect(copier.lastChunk).toBeDefined();
+    expect(copier.copy(new Uint8Array(1000), 0).shared).toBe(true);
   });
 });
 
@@ -66,7 +68,7 @@ describe('DataCopier.copyText', () => {
     for (let round = 0; round < 40; round++) {
       for (const text of texts) {
         const expected = encoder.encode(text);
-        const store = copier.copyText(text, expected.length, buffered);
+        const store = copier.copyText(text, expected.length, buffered).bytes;
         expect([...store.subarray(copier.lastOffset, copier.lastOffset + expected.length)], JSON.stringify(text.slice(0, 20))).toEqual([...expected]);
         buffered += expected.length;
       }

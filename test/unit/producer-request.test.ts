@@ -9,7 +9,7 @@ import { resolveRecordLimits } from '../../src/limits.ts';
 import type { Aggregate, Batch } from '../../src/producer/batch.ts';
 import { DataCopier } from '../../src/producer/data-copy.ts';
 import type { Bucket } from '../../src/producer/queue.ts';
-import type { BufferedRecord } from '../../src/producer/record.ts';
+import { explicitHashKeyOf, type BufferedRecord } from '../../src/producer/record.ts';
 import { bodyFrame, writeBatchBody, type StreamMembers } from '../../src/producer/request.ts';
 import { validatePutRecordsInput } from '../../src/put-validation.ts';
 import { randomBytes, seededRandom } from '../support/seeded-random.ts';
@@ -19,24 +19,21 @@ const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** A buffered record as `put()` makes one: its data copied by a DataCopier (a shared chunk, or its own array). */
 function buffered(copier: DataCopier, partitionKey: string, data: Uint8Array, explicitHashKey?: string): BufferedRecord {
-  const store = copier.copy(data, 0);
+  const chunk = copier.copy(data, 0);
   const keyBytes = encodeUtf8(partitionKey).length;
   return {
     seq: 0,
     source: { data, partitionKey, explicitHashKey },
     partitionKey,
-    explicitHashKey,
-    store,
+    chunk,
     offset: copier.lastOffset,
-    chunk: copier.lastChunk,
     keyBytes,
     size: keyBytes + data.length,
-    hashHigh: undefined,
     putAt: 0,
     state: 'in-flight',
     bucket: undefined,
     attempts: 1,
-    extra: undefined,
+    extra: explicitHashKey === undefined ? undefined : { explicitHashKey, lastError: undefined, lastCode: undefined },
     resolve: undefined,
     reject: undefined,
   };
@@ -67,9 +64,9 @@ describe('producer request body', () => {
       {
         ...stream,
         Records: list.map((r) => ({
-          Data: r.store.subarray(r.offset, r.offset + r.size - r.keyBytes),
+          Data: r.chunk!.bytes.subarray(r.offset, r.offset + r.size - r.keyBytes),
           PartitionKey: r.partitionKey,
-          ...(r.explicitHashKey === undefined ? {} : { ExplicitHashKey: r.explicitHashKey }),
+          ...(explicitHashKeyOf(r) === undefined ? {} : { ExplicitHashKey: explicitHashKeyOf(r) }),
         })),
       },
       limits,
@@ -86,9 +83,9 @@ describe('producer request body', () => {
       aggregated,
       partitionKey: members[0]!.partitionKey,
       keyBytes: members[0]!.keyBytes,
-      explicitHashKey: members[0]!.explicitHashKey,
+      explicitHashKey: explicitHashKeyOf(members[0]!),
       size: 0,
-      users: members.map((r) => ({ partitionKey: r.partitionKey, explicitHashKey: r.explicitHashKey, data: r.store.subarray(r.offset, r.offset + r.size - r.keyBytes) })),
+      users: members.map((r) => ({ partitionKey: r.partitionKey, explicitHashKey: explicitHashKeyOf(r), data: r.chunk!.bytes.subarray(r.offset, r.offset + r.size - r.keyBytes) })),
     });
     const aggregates = [aggregate(list.slice(0, 7), true), aggregate(list.slice(7, 8), false), aggregate(list.slice(8), true)];
     const batch: Batch = { records: list, aggregates, bytes: 0 };
