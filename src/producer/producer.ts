@@ -41,7 +41,7 @@ import { KeyCache, type KnownKey } from './key-cache.ts';
 import { resolveProducerOptions, type ProducerOptions, type ProducerRetryEvent, type ResolvedProducerOptions } from './options.ts';
 import { RecordQueue, type Bucket } from './queue.ts';
 import { AdaptiveRateLimiter } from './rate-limiter.ts';
-import { explicitHashKeyOf, type BufferedRecord, type FlushTicket, type ProducerRecord, type PutResult, type RecordExtra } from './record.ts';
+import { explicitHashKeyOf, type BufferedRecord, type FlushTicket, type ProducerRecord, type PutResolve, type PutResult, type RecordExtra } from './record.ts';
 import { bodyFrame, sendBatch, type BodyFrame } from './request.ts';
 import { recordHashKey, ShardMap } from './shard-map.ts';
 
@@ -130,14 +130,26 @@ const NO_FAILURES: Record<ProducerFailureReason, number> = {
   'retries-exhausted': 0,
 };
 
-/** The resolving functions of the promise {@link captureResolvers} was last the executor of. */
-let capturedResolve: ((result: PutResult) => void) | undefined;
-let capturedReject: ((error: unknown) => void) | undefined;
+/** The resolve function of the promise {@link captureResolve} was last the executor of. */
+let capturedResolve: PutResolve | undefined;
 
-/** A Promise executor that keeps the resolving functions for the caller (it runs synchronously). */
-function captureResolvers(resolve: (result: PutResult) => void, reject: (error: unknown) => void): void {
+/**
+ * A Promise executor that keeps the resolve function for the caller (it runs synchronously).
+ * The reject function is not kept: see {@link rejectThrough}.
+ */
+function captureResolve(resolve: PutResolve): void {
   capturedResolve = resolve;
-  capturedReject = reject;
+}
+
+/**
+ * Rejects a `put()` promise through its resolve function: a promise resolved with a thenable that
+ * rejects, rejects with the same reason (one microtask later; no rejected promise is made, so none
+ * is ever briefly unhandled). Why not keep the reject function: every buffered record would hold
+ * it, a field and a function object (~70 B without pointer compression) that each young-generation
+ * GC copies while the record waits; failures are rare and pay this small object instead.
+ */
+function rejectThrough(resolve: PutResolve, error: unknown): void {
+  resolve({ then: (_onFulfilled: unknown, onRejected: (reason: unknown) => void) => onRejected(error) } as PromiseLike<never>);
 }
 
 /**
@@ -312,17 +324,17 @@ class KinesisProducer {
       this.#report(prepared);
       return Promise.reject(prepared);
     }
-    // A shared executor, not a closure per put(): it only hands over the resolving functions.
-    const promise = new Promise<PutResult>(captureResolvers);
-    const reject = capturedReject!;
+    // A shared executor, not a closure per put(): it only hands over the resolve function.
+    const promise = new Promise<PutResult>(captureResolve);
     prepared.resolve = capturedResolve;
-    prepared.reject = reject;
-    capturedResolve = capturedReject = undefined;
+    capturedResolve = undefined;
     try {
       this.#accept(prepared);
     } catch (error) {
       // As a throw inside an executor would: the promise rejects (unless settled), put() does not throw.
-      reject(error);
+      const resolve = prepared.resolve;
+      prepared.resolve = undefined;
+      if (resolve !== undefined) rejectThrough(resolve, error);
     }
     return promise;
   }
@@ -410,7 +422,6 @@ class KinesisProducer {
       attempts: 0,
       extra: explicitHashKey === undefined ? undefined : { explicitHashKey, lastError: undefined, lastCode: undefined },
       resolve: undefined,
-      reject: undefined,
     };
   }
 
@@ -965,7 +976,7 @@ class KinesisProducer {
     this.#stats.stored++;
     if (this.#tickets.length > 0) this.#tick(record, true);
     const resolve = record.resolve;
-    record.resolve = record.reject = undefined;
+    record.resolve = undefined;
     resolve?.(result);
   }
 
@@ -974,9 +985,9 @@ class KinesisProducer {
     this.#release(record);
     const error = new KinesisProducerError({ reason, record: record.source, attempts: record.attempts, ...extra });
     if (this.#tickets.length > 0) this.#tick(record, false);
-    const reject = record.reject;
-    record.resolve = record.reject = undefined;
-    reject?.(error);
+    const resolve = record.resolve;
+    record.resolve = undefined;
+    if (resolve !== undefined) rejectThrough(resolve, error);
     this.#report(error);
   }
 

@@ -69,9 +69,15 @@ export interface BufferedRecord {
   attempts: number;
   /** The explicit hash key, and what a retryable fault left on the record; undefined while there is neither. */
   extra: RecordExtra | undefined;
-  resolve: ((result: PutResult) => void) | undefined;
-  reject: ((error: unknown) => void) | undefined;
+  /**
+   * The resolve function of the record's `put()` promise (undefined for `send()`, and once
+   * settled); it also rejects (see `rejectThrough` in producer.ts).
+   */
+  resolve: PutResolve | undefined;
 }
+
+/** A `put()` promise's resolve function. */
+export type PutResolve = (value: PutResult | PromiseLike<PutResult>) => void;
 
 /** The rarely used part of a record's bookkeeping. */
 export interface RecordExtra {

@@ -35,7 +35,6 @@ function buffered(copier: DataCopier, partitionKey: string, data: Uint8Array, ex
     attempts: 1,
     extra: explicitHashKey === undefined ? undefined : { explicitHashKey, lastError: undefined, lastCode: undefined },
     resolve: undefined,
-    reject: undefined,
   };
 }
 
