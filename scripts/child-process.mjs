@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
  * @param {boolean} [options.detached]
  * @param {number} options.outputLimit Characters of output kept.
  * @param {(text: string) => void} [options.onOutput] Receives the output as it comes.
- * @param {() => Promise<boolean>} options.isReady
+ * @param {(output: string) => Promise<boolean>} options.isReady Given the output so far.
  * @param {number} options.startTimeoutMs
  * @param {number} options.pollMs
  * @param {number} options.stopTimeoutMs After SIGTERM, how long until SIGKILL.
@@ -95,7 +95,7 @@ export async function startServerProcess(options) {
   try {
     for (;;) {
       if (exited) throw new Error(`${options.name} exited during start-up:\n${output}`);
-      if (await options.isReady()) break;
+      if (await options.isReady(output)) break;
       if (Date.now() > deadline) throw new Error(`${options.name} did not answer within ${options.startTimeoutMs} ms:\n${output}`);
       await Promise.race([new Promise((resolve) => setTimeout(resolve, options.pollMs)), exit]);
     }

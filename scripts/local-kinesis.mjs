@@ -8,12 +8,34 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { startServerProcess, withFreshPorts } from './child-process.mjs';
 
+/** Ports this process handed out lately, and when: see {@link freePort}. */
+const handedOut = new Map();
+const HANDED_OUT_MS = 60_000;
+
 /**
  * A free loopback port: listen on 127.0.0.1:0, note the port, close. The one copy of this for the
  * repo's tools and tests.
+ *
+ * Once closed, the port is free for anyone, and the system may give it again to the next caller
+ * before the first one binds it (two servers started at once, as the tests do). So a port this
+ * process handed out in the last minute is never handed out again; other processes can still take
+ * it, which the launchers detect and retry (`withFreshPorts`).
  * @returns {Promise<number>}
  */
-export function freePort() {
+export async function freePort() {
+  const now = Date.now();
+  for (const [port, at] of handedOut) if (now - at > HANDED_OUT_MS) handedOut.delete(port);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await listenOnce();
+    if (!handedOut.has(port)) {
+      handedOut.set(port, now);
+      return port;
+    }
+  }
+  throw new Error('freePort: the system kept offering ports handed out in the last minute');
+}
+
+function listenOnce() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -66,8 +88,7 @@ export function startLocalKinesis(options = {}) {
 async function startOnce(options) {
   const dir = kinesisLocalDir();
   const port = await freePort();
-  let tlsPort = await freePort();
-  for (let i = 0; i < 5 && tlsPort === port; i++) tlsPort = await freePort();
+  const tlsPort = await freePort();
   const server = await startServerProcess({
     name: `kinesis-local (ports ${port}/${tlsPort})`,
     watchdog: WATCHDOG,

@@ -187,6 +187,7 @@ async function startIngestWorkerOnce(options) {
   // SIGTERM for a clean stop, and kills the whole group if our process goes away (stdin closes),
   // so no workerd is left holding the port.
   const url = `http://127.0.0.1:${port}`;
+  const readyLine = new RegExp(`Ready on ${url.replace(/[.]/g, '\\.')}\\b`);
   const server = await startServerProcess({
     name: `wrangler dev on ${url}`,
     watchdog: WATCHDOG,
@@ -196,7 +197,10 @@ async function startIngestWorkerOnce(options) {
     detached: true,
     outputLimit: OUTPUT_LIMIT,
     onOutput: options.onOutput,
-    isReady: () => answers(`${url}/__ready`),
+    // wrangler's own "Ready on <url>" first: with the port already taken (another server, or a
+    // Worker started at the same moment on the same free port), the Worker answering there would be
+    // the other one.
+    isReady: async (text) => readyLine.test(text) && (await answers(`${url}/__ready`)),
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
     pollMs: 200,
     stopTimeoutMs: 5_000,
