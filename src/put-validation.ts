@@ -19,6 +19,7 @@
  */
 import { KinesisValidationError, type ValidationIssue } from './errors.ts';
 import { base64Length, BodyWriter } from './internal/body-writer.ts';
+import { putRecordsEntryBytes, writePutRecordsEntry } from './internal/put-records-entry.ts';
 import { encodeUtf8, isWellFormedUtf16, utf8ByteLength } from './internal/utf8.ts';
 import { MAX_RECORDS_PER_PUT_RECORDS, type RecordLimits } from './limits.ts';
 import { deleteNulls } from './client.ts';
@@ -167,21 +168,13 @@ export function streamIdentityIssues(stream: Record<string, unknown>): Validatio
 const PUT_RECORDS_KEYS: ReadonlySet<string> = new Set(['DryRun', 'Records', 'StreamARN', 'StreamId', 'StreamName']);
 
 /** Members of an entry in the request body, in the model's order, as JSON text. */
-const DATA_OPEN = '{"Data":"';
-const HASH_KEY_OPEN = '","ExplicitHashKey":"';
-const PARTITION_KEY_OPEN = ',"PartitionKey":';
-
 /** A valid entry, measured for the body: what {@link validatePutRecordsInput} writes. */
 interface MeasuredEntry {
   data: Uint8Array;
   hashKey: string | undefined;
-  /** The partition key as JSON text: `"key"`, escaped only when it must be. */
-  keyJson: string | undefined;
-  keyJsonBytes: number;
+  key: string | undefined;
+  keyBytes: number;
 }
-
-// eslint-disable-next-line no-control-regex
-const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f]/;
 
 /**
  * The common case of an entry, checked without building any issue paths: an object with only known
@@ -233,18 +226,7 @@ export function validatePutRecordsInput(input: unknown, limits: RecordLimits): U
       totalBytes += size;
       if (size > limits.maxRecordBytes) sizeIssues.push(recordSizeIssue(size, limits, `Records[${index}].Data`)!);
       if (issues.length || sizeIssues.length) continue; // no request will be sent
-      let keyJson: string | undefined;
-      let keyJsonBytes = 0;
-      if (PartitionKey !== undefined) {
-        if (NEEDS_JSON_ESCAPE.test(PartitionKey)) {
-          keyJson = JSON.stringify(PartitionKey);
-          keyJsonBytes = utf8ByteLength(keyJson);
-        } else {
-          keyJson = `"${PartitionKey}"`;
-          keyJsonBytes = keyBytes + 2;
-        }
-      }
-      entries.push({ data, hashKey: ExplicitHashKey, keyJson, keyJsonBytes });
+      entries.push({ data, hashKey: ExplicitHashKey, key: PartitionKey, keyBytes });
     }
     if (records.length === 0) issues.push({ path: 'Records', rule: 'must have at least 1 items' });
   }
@@ -267,34 +249,21 @@ function writePutRecordsBody(input: Record<string, unknown>, entries: readonly M
   const tailBytes = utf8ByteLength(tail);
 
   let length = head.length + tailBytes + Math.max(0, entries.length - 1);
-  for (const entry of entries) {
-    // `{"Data":"` base64 `"` `}`, with the hash key (which closes the data's quote) and partition key between.
-    length += DATA_OPEN.length + base64Length(entry.data.length) + 2;
-    if (entry.hashKey !== undefined) length += HASH_KEY_OPEN.length + entry.hashKey.length;
-    if (entry.keyJson !== undefined) length += PARTITION_KEY_OPEN.length + entry.keyJsonBytes;
-  }
+  for (const { data, hashKey, key, keyBytes } of entries) length += putRecordsEntryBytes(key, keyBytes, hashKey, data.length);
 
   const body = new BodyWriter(length);
   body.ascii(head);
   for (let i = 0; i < entries.length; i++) {
-    const { data, hashKey, keyJson, keyJsonBytes } = entries[i]!;
+    const { data, hashKey, key, keyBytes } = entries[i]!;
     if (i > 0) body.ascii(',');
-    body.ascii(DATA_OPEN);
-    body.base64(data);
-    if (hashKey !== undefined) {
-      body.ascii(HASH_KEY_OPEN);
-      body.ascii(hashKey);
-    }
-    body.ascii('"');
-    if (keyJson !== undefined) {
-      body.ascii(PARTITION_KEY_OPEN);
-      body.utf8(keyJson, keyJsonBytes);
-    }
-    body.ascii('}');
+    writePutRecordsEntry(body, key, keyBytes, hashKey, data, 0, data.length);
   }
   body.utf8(tail, tailBytes);
   return body.finish();
 }
+
+/** PutRecord's body starts with its data: `{"Data":"<base64>` and then the other members. */
+const PUT_RECORD_DATA_OPEN = '{"Data":"';
 
 const PUT_RECORD_KEYS: ReadonlySet<string> = new Set([
   'Data',
@@ -341,8 +310,8 @@ export function validatePutRecordInput(input: unknown, limits: RecordLimits): Ui
   const tail = restJson === '{}' ? '"}' : `",${restJson.slice(1)}`;
   const tailBytes = utf8ByteLength(tail);
   const data = typeof Data === 'string' ? encodeUtf8(Data) : (Data as Uint8Array);
-  const body = new BodyWriter(DATA_OPEN.length + base64Length(data.length) + tailBytes);
-  body.ascii(DATA_OPEN);
+  const body = new BodyWriter(PUT_RECORD_DATA_OPEN.length + base64Length(data.length) + tailBytes);
+  body.ascii(PUT_RECORD_DATA_OPEN);
   body.base64(data);
   body.utf8(tail, tailBytes);
   return body.finish();

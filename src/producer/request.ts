@@ -5,14 +5,16 @@
  * of the record's data, and `validatePutRecordsInput` checks every entry again and measures it into
  * one more object before writing the body. The producer checked each record when it was put
  * (`checkPutRecordsEntry`, the size rules), each batch stays within the request limits (see
- * batch.ts), and the stream was checked by `createProducer`; so it writes the same JSON, in the same
- * member order, from the buffered records (the data from its place in the shared chunk), and sends
- * it with the client's `send()`: the same signing, retries, errors and answer checks.
+ * batch.ts), and the stream was checked by `createProducer`; so it writes the same JSON, with the
+ * same entry writer (internal/put-records-entry.ts), from the buffered records (the data from its
+ * place in the shared chunk), and sends it with the client's `send()`: the same signing, retries,
+ * errors and answer checks.
  * test/unit/producer-request.test.ts holds the two bodies equal byte for byte.
  * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
  */
 import { send, type KinesisClient, type OperationSpec } from '../client.ts';
-import { base64Length, BodyWriter } from '../internal/body-writer.ts';
+import { BodyWriter } from '../internal/body-writer.ts';
+import { putRecordsEntryBytes, writePutRecordsEntry } from '../internal/put-records-entry.ts';
 import { utf8ByteLength } from '../internal/utf8.ts';
 import { parsePutRecordsOutput } from '../put-validation.ts';
 import type { PutRecordsOutput } from '../shapes.ts';
@@ -32,12 +34,6 @@ export interface BodyFrame {
   readonly tailBytes: number;
 }
 
-/** The members of an entry, in the model's order (as put-validation.ts writes them). */
-const DATA_OPEN = '{"Data":"';
-const HASH_KEY_OPEN = '","ExplicitHashKey":"';
-const PARTITION_KEY_OPEN = '","PartitionKey":';
-const ENTRY_CLOSE = '}';
-
 /** The frame of a producer's bodies; the stream members follow the records in the model's order. */
 export function bodyFrame(stream: StreamMembers): BodyFrame {
   let tail = ']';
@@ -46,48 +42,6 @@ export function bodyFrame(stream: StreamMembers): BodyFrame {
   if (stream.StreamName !== undefined) tail += `,"StreamName":${JSON.stringify(stream.StreamName)}`;
   tail += '}';
   return { head: '{"Records":[', tail, tailBytes: utf8ByteLength(tail) };
-}
-
-/**
- * UTF-8 bytes of a partition key as a JSON string, quotes included, when it needs no escapes
- * (`keyBytes + 2`), else -1. Keys were checked well-formed at `put()`, so only `"`, `\` and control
- * characters need escapes, as JSON.stringify writes them; a loop over a short key costs less than
- * the regular expression the write path uses.
- */
-function plainKeyJsonBytes(key: string, keyBytes: number): number {
-  for (let i = 0; i < key.length; i++) {
-    const code = key.charCodeAt(i);
-    if (code < 0x20 || code === 0x22 || code === 0x5c) return -1;
-  }
-  return keyBytes + 2;
-}
-
-/** Bytes of one entry in the body, for a partition key, an optional hash key and data of `dataBytes`. */
-function entryBytes(key: string, keyBytes: number, hashKey: string | undefined, dataBytes: number): number {
-  const plainKey = plainKeyJsonBytes(key, keyBytes);
-  const keyJsonBytes = plainKey >= 0 ? plainKey : utf8ByteLength(JSON.stringify(key));
-  const hashKeyBytes = hashKey === undefined ? 0 : HASH_KEY_OPEN.length + hashKey.length;
-  return DATA_OPEN.length + base64Length(dataBytes) + hashKeyBytes + PARTITION_KEY_OPEN.length + keyJsonBytes + ENTRY_CLOSE.length;
-}
-
-/** Writes one entry; `data[start..end)` is its data. */
-function writeEntry(body: BodyWriter, key: string, keyBytes: number, hashKey: string | undefined, data: Uint8Array, start: number, end: number): void {
-  body.ascii(DATA_OPEN);
-  body.base64(data, start, end);
-  if (hashKey !== undefined) {
-    body.ascii(HASH_KEY_OPEN);
-    body.ascii(hashKey); // digits only (checked at put())
-  }
-  body.ascii(PARTITION_KEY_OPEN);
-  if (plainKeyJsonBytes(key, keyBytes) >= 0) {
-    body.ascii('"');
-    body.utf8(key, keyBytes);
-    body.ascii('"');
-  } else {
-    const json = JSON.stringify(key);
-    body.utf8(json, utf8ByteLength(json));
-  }
-  body.ascii(ENTRY_CLOSE);
 }
 
 /** Where a buffered record's data ends in its store. */
@@ -102,13 +56,13 @@ export function writeBatchBody(batch: Batch, frame: BodyFrame): Uint8Array<Array
   let body: BodyWriter;
   if (aggregates === undefined) {
     length += Math.max(0, records.length - 1);
-    for (const record of records) length += entryBytes(record.partitionKey, record.keyBytes, explicitHashKeyOf(record), record.size - record.keyBytes);
+    for (const record of records) length += putRecordsEntryBytes(record.partitionKey, record.keyBytes, explicitHashKeyOf(record), record.size - record.keyBytes);
     body = new BodyWriter(length);
     body.ascii(frame.head);
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
       if (i > 0) body.ascii(',');
-      writeEntry(body, record.partitionKey, record.keyBytes, explicitHashKeyOf(record), record.chunk!.bytes, record.offset, dataEnd(record));
+      writePutRecordsEntry(body, record.partitionKey, record.keyBytes, explicitHashKeyOf(record), record.chunk!.bytes, record.offset, dataEnd(record));
     }
   } else {
     // Aggregates are encoded first: the body's length depends on theirs.
@@ -116,7 +70,7 @@ export function writeBatchBody(batch: Batch, frame: BodyFrame): Uint8Array<Array
     length += Math.max(0, aggregates.length - 1);
     for (let i = 0; i < aggregates.length; i++) {
       const entry = aggregates[i]!;
-      length += entryBytes(entry.partitionKey, entry.keyBytes, entry.explicitHashKey, data[i]!.length);
+      length += putRecordsEntryBytes(entry.partitionKey, entry.keyBytes, entry.explicitHashKey, data[i]!.length);
     }
     body = new BodyWriter(length);
     body.ascii(frame.head);
@@ -124,7 +78,7 @@ export function writeBatchBody(batch: Batch, frame: BodyFrame): Uint8Array<Array
       const entry = aggregates[i]!;
       const bytes = data[i]!;
       if (i > 0) body.ascii(',');
-      writeEntry(body, entry.partitionKey, entry.keyBytes, entry.explicitHashKey, bytes, 0, bytes.length);
+      writePutRecordsEntry(body, entry.partitionKey, entry.keyBytes, entry.explicitHashKey, bytes, 0, bytes.length);
     }
   }
   body.utf8(frame.tail, frame.tailBytes);
