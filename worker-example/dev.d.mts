@@ -31,6 +31,8 @@ export interface IngestWorkerOptions {
   vars?: Record<string, string>;
   /** Run wrangler.jsonc's `env.queue` variant: `DELIVERY=queue` with its queue producer and consumer bindings. */
   queue?: boolean;
+  /** With `queue`: overrides for the consumer's settings, e.g. a short retry ladder in a test. */
+  queueConsumer?: { max_retries?: number; max_batch_timeout?: number };
   /** @default 60000 */
   startTimeoutMs?: number;
   /** Receives wrangler's output as it comes. */

@@ -82,6 +82,7 @@ function dotenv(values) {
  * @param {string} [options.country] Country in `request.cf` (wrangler dev's default placeholder says "US").
  * @param {Record<string, string>} [options.vars] Further vars (not secrets).
  * @param {boolean} [options.queue] Run the `env.queue` variant (`DELIVERY=queue`, the queue producer and consumer bindings).
+ * @param {{ max_retries?: number, max_batch_timeout?: number }} [options.queueConsumer] Overrides for the queue consumer's settings (with `queue`).
  * @param {number} [options.startTimeoutMs] @default 60000
  * @param {(line: string) => void} [options.onOutput] Receives wrangler's output as it comes.
  * @returns {Promise<{ url: string, port: number, pid: number, output: () => string, stop: () => Promise<void> }>}
@@ -131,7 +132,8 @@ async function startIngestWorkerOnce(options) {
     ...config,
     $schema: undefined,
     env: undefined,
-    ...(variant ? { queues: variant.queues } : {}),
+    // A test may shorten the consumer's retry ladder (max_retries, max_batch_timeout).
+    ...(variant ? { queues: { ...variant.queues, consumers: variant.queues.consumers?.map((consumer) => ({ ...consumer, ...options.queueConsumer })) } } : {}),
     main: 'bundle/worker.js',
     no_bundle: true,
     vars,

@@ -104,3 +104,51 @@ describe('Queue delivery (DELIVERY=queue)', () => {
     expect(worker.output()).toContain('queue messages retried');
   }, 60_000);
 });
+
+describe('Queue delivery when Kinesis never recovers', () => {
+  let failingProxy: FaultProxy;
+  let failingWorker: IngestWorker;
+
+  beforeAll(async () => {
+    failingProxy = await startFaultProxy(kinesisEndpoint);
+    // Every PutRecords fails, for good: the consumer can only retry its messages.
+    failingProxy.setFaults([{ fault: 'status', status: 500, operation: 'PutRecords', times: 1_000 }]);
+    failingWorker = await startIngestWorker({
+      queue: true,
+      kinesisEndpoint: failingProxy.url,
+      streamName,
+      allowedOrigins: ORIGIN,
+      // wrangler.jsonc's ladder is 10 deliveries; two keep the test short.
+      queueConsumer: { max_retries: 1, max_batch_timeout: 1 },
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await failingWorker?.stop();
+    await failingProxy?.close();
+  });
+
+  it('moves each message to the dead-letter queue after max_retries, never drops one', async () => {
+    const events = Array.from({ length: 3 }, () => makeEvent());
+    const response = await fetch(`${failingWorker.url}/collect`, {
+      method: 'POST',
+      headers: { Origin: ORIGIN, 'Content-Type': 'text/plain;charset=UTF-8', 'User-Agent': `queue-test/${randomUUID()}` },
+      body: JSON.stringify(events),
+      signal: AbortSignal.timeout(20_000),
+    });
+    expect(response.status).toBe(200);
+    expect((await response.json()).accepted).toEqual(events.map((e) => e.id));
+
+    // The local queue (miniflare) logs each move; with no consumer on the dead-letter queue the
+    // messages stay there, as on Cloudflare, for an operator to replay.
+    const moved = /Moving message "[^"]+" on queue "kinesis-edge-events" to dead letter queue "kinesis-edge-events-dlq"/g;
+    await expect
+      .poll(() => failingWorker.output().match(moved)?.length ?? 0, { timeout: 45_000, interval: 500 })
+      .toBe(events.length);
+    expect(failingWorker.output()).not.toMatch(/Dropped message/);
+    expect(failingWorker.output()).toContain('queue messages retried');
+    // Two deliveries, each tried by the producer: Kinesis was asked, and stored none of them.
+    expect(failingProxy.requests.filter((r) => r.operation === 'PutRecords' && r.fault !== undefined).length).toBeGreaterThanOrEqual(2);
+    expect(await storedEvents(events.map((e) => e.id))).toEqual([]);
+  }, 60_000);
+});
