@@ -36,11 +36,16 @@ export class RecordQueue {
     return this.#slots[(this.#head + position) & this.#mask]!;
   }
 
-  /** Appends a record newer than every record here, as `queued`. */
-  push(record: BufferedRecord): void {
+  /** Puts a record in the slot after the newest, doubling the ring when it is full. */
+  #append(record: BufferedRecord): void {
     if (this.#length > this.#mask) this.#resize(2 * (this.#mask + 1));
     this.#slots[(this.#head + this.#length) & this.#mask] = record;
     this.#length++;
+  }
+
+  /** Appends a record newer than every record here, as `queued`. */
+  push(record: BufferedRecord): void {
+    this.#append(record);
     record.state = 'queued';
     this.queued++;
     this.queuedBytes += record.size;
@@ -89,11 +94,7 @@ export class RecordQueue {
     const length = this.#length;
     if (length === 0 || this.#at(length - 1).seq < records[0]!.seq) {
       // All newer than what is here (the usual case): append.
-      for (const record of records) {
-        if (this.#length > this.#mask) this.#resize(2 * (this.#mask + 1));
-        this.#slots[(this.#head + this.#length) & this.#mask] = record;
-        this.#length++;
-      }
+      for (const record of records) this.#append(record);
       return;
     }
     const total = length + records.length;
