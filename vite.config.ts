@@ -44,13 +44,14 @@ export default defineConfig({
             // instead of two chunks that differed only in what the CLI happens to use. Node loads
             // ES modules one file at a time, so a file fewer is start-up time saved. Everything in
             // src/ but the producer, consumer, enhanced fan-out, tracker, CLI, the zod side and
-            // the byte codecs only they use.
+            // the byte codecs only they use. The Cognito credentials provider is exported from the root
+            // only (it is for pages, which bundle): it stays out of what `kinesis-edge/client` loads.
             {
               name: 'client',
               priority: 1,
               test: (id) =>
                 /[\\/]src[\\/]/.test(id) &&
-                !/[\\/]src[\\/](producer|consumer|event-stream|tracker|schemas)[\\/]|[\\/]src[\\/](index|cli|shapes|shape-schemas|schema-helpers)\.ts$|[\\/]src[\\/]internal[\\/](kpl|crc32|md5|hash-key|base64)\.ts$/.test(id),
+                !/[\\/]src[\\/](producer|consumer|event-stream|tracker|schemas)[\\/]|[\\/]src[\\/](index|cli|shapes|shape-schemas|schema-helpers|credentials-cognito)\.ts$|[\\/]src[\\/]internal[\\/](kpl|crc32|md5|hash-key|base64)\.ts$/.test(id),
             },
           ],
         },

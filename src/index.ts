@@ -7,3 +7,5 @@ export * from './client-api.ts';
 export * from './producer/index.ts';
 export * from './consumer/index.ts';
 export * from './event-stream/index.ts';
+export { fromCognitoIdentityPool } from './credentials-cognito.ts';
+export type { CognitoCredentialsProvider, CognitoIdentityPoolOptions, CognitoLogins, IdentityIdStorage } from './credentials-cognito.ts';
