@@ -1,13 +1,14 @@
 // The edge ingest Worker (worker-example/) inside workerd, run by `wrangler dev`, against the local
-// Kinesis through the fault proxy, with real HTTP requests. Covers TEST-CHECKLIST items 7 and
-// 51-60. Two Workers for the whole file: a configured one, and one without secrets.
+// Kinesis through the fault proxy, with real HTTP requests. Covers TEST-CHECKLIST items 6 (what a
+// page's request headers cannot change upstream), 7 and 51-60. Two Workers for the whole file: a
+// configured one, and one without secrets.
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseJsonc, startIngestWorker, type IngestWorker } from '../../worker-example/dev.mjs';
 import type { TrackerEvent } from '../../src/tracker/event.ts';
-import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy.ts';
+import { parseRequestDate, startFaultProxy, type FaultProxy, type ProxiedRequest } from '../support/fault-proxy.ts';
 import { createTestStream } from '../support/kinesis-local.ts';
 import { makeEvent, storedEvents as readBack } from './events.ts';
 
@@ -396,6 +397,25 @@ describe('per-event validation', () => {
     expect(result.body.accepted).toEqual([event.id]);
     expect(await storedEvents([event.id])).toHaveLength(1);
   });
+
+  it('has no dedupe window across requests: the same id sent twice is accepted twice and stored twice, with that id (at-least-once; consumers dedupe by id)', async () => {
+    // The tracker's replay of a batch whose answer it never read: same event, same id, new request.
+    const event = makeEvent();
+    const first = await post(JSON.stringify([event]));
+    const second = await post(JSON.stringify([event]));
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ accepted: [event.id], rejected: [], retry: [] });
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual({ accepted: [event.id], rejected: [], retry: [] });
+    const stored = await storedEvents([event.id]);
+    expect(stored).toHaveLength(2);
+    // Two copies of the same event, so a consumer keyed by id sees one: only the enrichment differs.
+    for (const { record, event: copy } of stored) {
+      const { receivedAt: _receivedAt, country: _country, userAgent: _userAgent, ...sent } = copy;
+      expect(sent).toEqual(event);
+      expect(record.PartitionKey).toBe(event.sessionId);
+    }
+  });
 });
 
 describe('records in the stream', () => {
@@ -433,21 +453,44 @@ describe('records in the stream', () => {
     }
   });
 
-  it('sends upstream only headers it created, signed over the exact bytes (no client IP or cookie)', async () => {
+  it('sends upstream only headers it created, signed over the exact bytes (no client IP, cookie or client SigV4 headers)', async () => {
     proxy.clearRequests();
     const events = [makeEvent(), makeEvent()];
     const result = await post(JSON.stringify(events), {
-      headers: { 'X-Forwarded-For': SPOOFED_IPS[0]!, 'CF-Connecting-IP': SPOOFED_IPS[1]!, Cookie: 'a=b', Authorization: 'Bearer client-token' },
+      headers: {
+        'X-Forwarded-For': SPOOFED_IPS[0]!,
+        'CF-Connecting-IP': SPOOFED_IPS[1]!,
+        Cookie: 'a=b',
+        Authorization: 'Bearer client-token',
+        // What a page could send to steer the signed request: the signer owns every one of them.
+        'X-Amz-Date': '19990101T000000Z',
+        'X-Amz-Security-Token': 'client-token',
+        'X-Amz-Target': 'Kinesis_20131202.DeleteStream',
+        'X-Amz-Content-Sha256': '0000',
+      },
     });
+    const sentAt = Date.now();
     expect(result.status).toBe(200);
     await proxy.idle();
+    // Nothing but the one PutRecords: the page's X-Amz-Target did not become an operation.
+    expect(proxy.requests.map((r) => r.headers['x-amz-target'])).toEqual(['Kinesis_20131202.PutRecords']);
     const [upstream] = putRecordsRequests();
     expect(upstream).toBeDefined();
+    // verifySignature anchors the whole header: a client value joined to it (`Bearer …, AWS4-…`) fails.
     expect(verifySignature(upstream!, CREDENTIALS.secretAccessKey)).toBe(true);
-    expect(upstream!.headers.authorization).toContain(`Credential=${CREDENTIALS.accessKeyId}/`);
+    expect(upstream!.headers.authorization).toMatch(new RegExp(`^AWS4-HMAC-SHA256 Credential=${CREDENTIALS.accessKeyId}/\\d{8}/us-east-1/kinesis/aws4_request, ?SignedHeaders=`));
     expect(upstream!.headers.authorization).not.toContain('client-token');
+    // The Worker's clock, not 1999: a valid signature over the page's date would still be refused by AWS.
+    const amzDate = upstream!.headers['x-amz-date']!;
+    expect(amzDate).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(Math.abs(parseRequestDate(upstream!.headers) - sentAt)).toBeLessThan(5 * 60_000);
+    expect(upstream!.headers.authorization).toContain(`Credential=${CREDENTIALS.accessKeyId}/${amzDate.slice(0, 8)}/`);
+    // The configured session token, alone (a repeated header would arrive joined with `, `).
     expect(upstream!.headers['x-amz-security-token']).toBe(CREDENTIALS.sessionToken);
     expect(upstream!.headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-security-token/);
+    // The signer hashes the body itself for kinesis and sends no hash header; the page's must not pass.
+    expect(upstream!.headers['x-amz-content-sha256']).toBeUndefined();
+    expect(JSON.stringify(upstream!.headers)).not.toContain('19990101');
     for (const name of ['cf-connecting-ip', 'x-forwarded-for', 'x-real-ip', 'cookie', 'origin', 'referer', 'forwarded']) {
       expect(upstream!.headers[name], name).toBeUndefined();
     }
@@ -631,11 +674,19 @@ describe('IAM policy (worker-example/iam-policy.json)', () => {
 });
 
 describe('logs', () => {
-  it('never contain secrets, signatures, upstream messages or client addresses', () => {
+  it('never contain secrets, signatures, the account, the stream, upstream messages or client addresses, in any case', async () => {
+    // wrangler relays workerd's console a little later: wait for the failure tests' lines to arrive.
+    await expect.poll(() => worker.output(), { timeout: 10_000 }).toContain('kinesis record not stored');
     const logs = worker.output() + unconfigured.output();
-    expect(logs).toContain('kinesis record not stored');
-    for (const leak of [CREDENTIALS.secretAccessKey, CREDENTIALS.sessionToken, 'AWS4-HMAC-SHA256', 'Signature=', 'X-Amz-Security-Token', EXAMPLE_ACCOUNT, 'Rate exceeded', 'client-token', ...SPOOFED_IPS]) {
-      expect(logs, leak).not.toContain(leak);
+    // In any case: a header dump may write `authorization:`, `Authorization:` or `"authorization":`.
+    expect(logs).not.toMatch(/authorization"?\s*:/i);
+    const lower = logs.toLowerCase();
+    for (const leak of [CREDENTIALS.secretAccessKey, CREDENTIALS.sessionToken, 'AWS4-HMAC-SHA256 Credential=', 'AWS4-HMAC-SHA256', 'Signature=', 'X-Amz-Security-Token', EXAMPLE_ACCOUNT, 'Rate exceeded', 'client-token', ...SPOOFED_IPS]) {
+      expect(lower, leak).not.toContain(leak.toLowerCase());
     }
+    // wrangler's start-up table prints every var with its value (`env.STREAM_NAME ("…")  Environment
+    // Variable`): that line is wrangler's, not the Worker's, and vars are not secret.
+    const workerLines = logs.split('\n').filter((line) => !/^\s*env\.\w+ \(".*"\)\s+Environment Variable\b/.test(line));
+    expect(workerLines.join('\n').toLowerCase()).not.toContain(streamName.toLowerCase());
   });
 });
