@@ -150,13 +150,20 @@ describe('ingest Worker session tokens', () => {
     const [payload, mac] = token.split('.');
     // Same MAC, payload claiming the other origin: the signature no longer matches.
     const forged = Buffer.from(JSON.stringify({ o: OTHER_ORIGIN, e: Math.floor(Date.now() / 1000) + 600 })).toString('base64url');
-    expect((await collect(`${forged}.${mac}`, undefined, OTHER_ORIGIN)).body).toEqual({ error: 'session token bad-signature' });
-    const flipped = `${payload}.${mac!.slice(0, -2)}${mac!.endsWith('AA') ? 'BA' : 'AA'}`;
-    expect((await collect(flipped)).body).toEqual({ error: 'session token bad-signature' });
-    expect((await collect('not-a-token')).body).toEqual({ error: 'session token malformed' });
+    const forgedAnswer = await collect(`${forged}.${mac}`, undefined, OTHER_ORIGIN);
+    expect(forgedAnswer.status).toBe(401);
+    expect(forgedAnswer.body).toEqual({ error: 'session token bad-signature' });
+    const flipped = await collect(`${payload}.${mac!.slice(0, -2)}${mac!.endsWith('AA') ? 'BA' : 'AA'}`);
+    expect(flipped.status).toBe(401);
+    expect(flipped.body).toEqual({ error: 'session token bad-signature' });
+    const malformed = await collect('not-a-token');
+    expect(malformed.status).toBe(401);
+    expect(malformed.body).toEqual({ error: 'session token malformed' });
     // Correctly signed (the test holds the secret) but an hour old.
     const old = await mintSessionToken(SESSION_SECRET, ORIGIN, Date.now() - 3_600_000, 60);
-    expect((await collect(old.token)).body).toEqual({ error: 'session token expired' });
+    const expired = await collect(old.token);
+    expect(expired.status).toBe(401);
+    expect(expired.body).toEqual({ error: 'session token expired' });
     // Minted for ORIGIN, sent from OTHER_ORIGIN (both allowed).
     const wrongOrigin = await collect(token, undefined, OTHER_ORIGIN);
     expect(wrongOrigin.status).toBe(401);
@@ -176,11 +183,12 @@ describe('ingest Worker session tokens', () => {
   });
 
   it('refuses a missing, an invalid, or another site\'s Turnstile token', async () => {
-    expect((await call('/session', { body: '{}' })).body).toEqual({ error: 'turnstile check failed', codes: ['missing-input-response'] });
-    expect((await call('/session', { body: JSON.stringify({ turnstile: 'forged' }) })).body).toEqual({
-      error: 'turnstile check failed',
-      codes: ['invalid-input-response'],
-    });
+    const missing = await call('/session', { body: '{}' });
+    expect(missing.status).toBe(401);
+    expect(missing.body).toEqual({ error: 'turnstile check failed', codes: ['missing-input-response'] });
+    const invalid = await call('/session', { body: JSON.stringify({ turnstile: 'forged' }) });
+    expect(invalid.status).toBe(401);
+    expect(invalid.body).toEqual({ error: 'turnstile check failed', codes: ['invalid-input-response'] });
     // Solved on another site that embeds the same sitekey.
     const foreign = await call('/session', { body: JSON.stringify({ turnstile: `pass:evil.example:${randomUUID()}` }) });
     expect(foreign.status).toBe(401);
