@@ -2,6 +2,7 @@
 // producer-fake-kinesis.ts. Limits: API_PutRecords (500 records, 5 MiB counted as partition keys +
 // data before base64, 1 MiB per record).
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { KinesisError } from '../../src/errors.ts';
 import { createProducer, isKinesisProducerError, KinesisProducerError, type ProducerRecord, type PutResult } from '../../src/producer/index.ts';
 import { advanceUntil, createFakeKinesis, settle } from './producer-fake-kinesis.ts';
 
@@ -159,6 +160,57 @@ describe('producer validation at put()', () => {
     expect(failures[0]!.record).toBe(record);
     expect(failures[0]).toMatchObject({ reason: expected, attempts: 0 });
     expect(failures[0]!.message).toMatch(/^Producer: /);
+  });
+
+  // Data that is neither a string nor bytes: a typed error that names `data` and the rule, never
+  // the value stringified ("[object Object]"), and no request.
+  const badData: [string, unknown][] = [
+    ['null', null],
+    ['undefined', undefined],
+    ['a number', 5],
+    ['a plain object', { a: 1 }],
+    ['an array', [1, 2, 3]],
+    ['a boolean', true],
+  ];
+
+  it.each(badData)('put() refuses data that is %s with a typed error and sends nothing', async (_name, data) => {
+    const kinesis = createFakeKinesis();
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
+
+    const error = await producer.put({ partitionKey: 'k', data: data as never }).then(
+      () => undefined,
+      (rejection: unknown) => rejection,
+    );
+    expect(error).toBeInstanceOf(KinesisProducerError);
+    expect(error).toBeInstanceOf(KinesisError);
+    expect(error).toMatchObject({ reason: 'invalid', attempts: 0 });
+    const message = (error as Error).message;
+    expect(message).toContain('data must be a Uint8Array or a string');
+    expect(message).not.toContain('[object Object]');
+    // A good record after it is sent alone: the refused one never reached the fake.
+    await producer.put({ partitionKey: 'k', data: 'good' });
+    await producer.flush();
+    expect(kinesis.calls.map((call) => call.entries.map((entry) => entry.text))).toEqual([['good']]);
+    expect(producer.stats()).toMatchObject({ accepted: 1, stored: 1, failed: 1 });
+  });
+
+  it.each(badData)('send() reports data that is %s to onFailure with a typed error and sends nothing', async (_name, data) => {
+    const kinesis = createFakeKinesis();
+    const failures: unknown[] = [];
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0, onFailure: (error) => failures.push(error) });
+
+    expect(() => producer.send({ partitionKey: 'k', data: data as never })).not.toThrow();
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(KinesisProducerError);
+    expect(failures[0]).toBeInstanceOf(KinesisError);
+    expect(failures[0]).toMatchObject({ reason: 'invalid', attempts: 0 });
+    const message = (failures[0] as Error).message;
+    expect(message).toContain('data must be a Uint8Array or a string');
+    expect(message).not.toContain('[object Object]');
+    producer.send({ partitionKey: 'k', data: 'good' });
+    await producer.flush();
+    expect(kinesis.calls.map((call) => call.entries.map((entry) => entry.text))).toEqual([['good']]);
+    expect(producer.stats()).toMatchObject({ accepted: 1, stored: 1, failed: 1 });
   });
 
   it('accepts key + data of exactly 1 MiB, and an explicit hash key of 2^128 - 1', async () => {
