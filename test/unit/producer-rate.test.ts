@@ -161,4 +161,117 @@ describe('producer rate limiting', () => {
     const throttled = kinesis.calls.reduce((sum, call) => sum + call.entries.length, 0) - kinesis.stored.length;
     expect(throttled).toBeLessThan(total);
   });
+
+  it('converges near 1,000 records/s with 10,000 records through a buffer of 2,000, memory bounded', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const limit = 1_000; // records per second, the service's per-shard write limit
+    // One shard: the case is the storm on one shard's limit and the buffer bound. (With two shards
+    // the throttled shard's backlog fills the shared buffer; the other shard then gets records a
+    // few at a time, as capacity frees, and sends them in requests of a record or a few.)
+    const kinesis = createFakeKinesis({ shards: 1 });
+    let start = Date.now();
+    // Per second since `start`: entries stored, entries refused, requests.
+    const stored: number[] = [];
+    const refused: number[] = [];
+    const requests: number[] = [];
+    const bump = (counts: number[], second: number): void => void (counts[second] = (counts[second] ?? 0) + 1);
+    kinesis.script((call) => {
+      const second = Math.floor((Date.now() - start) / 1000);
+      bump(requests, second);
+      return call.entries.map(() => {
+        if ((stored[second] ?? 0) >= limit) {
+          bump(refused, second);
+          return PTE;
+        }
+        bump(stored, second);
+        return 'ok';
+      });
+    });
+    const maxBufferedRecords = 2_000;
+    const maxBufferedBytes = 24 * 1024; // about what 2,000 of these records take: both bounds bind
+    const producer = createProducer(kinesis.client, {
+      streamName: 'clicks',
+      lingerMs: 50,
+      maxBufferedRecords,
+      maxBufferedBytes,
+      whenFull: 'wait',
+      recordTtlMs: Infinity,
+      // A ceiling three times the fake's limit: the producer has to learn the limit from throttles
+      // (as when another writer shares the shard) instead of being held under it by its default.
+      shardRate: { recordsPerSecond: 3 * limit },
+    });
+    void producer.put({ partitionKey: 'warm-up', data: 'x' });
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 1);
+    stored.length = refused.length = requests.length = 0;
+    start = Date.now();
+
+    const total = 10_000;
+    const peak = { bufferedRecords: 0, bufferedBytes: 0, waitingRecords: 0 };
+    const sample = (): void => {
+      const stats = producer.stats();
+      peak.bufferedRecords = Math.max(peak.bufferedRecords, stats.bufferedRecords);
+      peak.bufferedBytes = Math.max(peak.bufferedBytes, stats.bufferedBytes);
+      peak.waitingRecords = Math.max(peak.waitingRecords, stats.waitingRecords);
+    };
+    const results: Promise<unknown>[] = [];
+    let settled = 0;
+    let lastStoredAt = 0;
+    // The feeder puts only when the producer has room, as a send() loop with backpressure would.
+    const feeding = (async () => {
+      for (let i = 0; i < total; i++) {
+        await producer.waitForCapacity();
+        const result = producer.put({ partitionKey: `user-${i}`, data: `${i}` });
+        results.push(result);
+        void result.then(
+          () => void (lastStoredAt = Date.now() - start),
+          () => undefined, // counted below, from `results`
+        ).finally(() => settled++);
+        sample();
+      }
+    })();
+    for (let i = 0; i < 5_000 && settled < total; i++) {
+      await quiesce(kinesis, () => producer.stats().requests);
+      sample();
+      await vi.advanceTimersByTimeAsync(20);
+      sample();
+    }
+    await feeding;
+
+    // Every record stored, once.
+    expect(settled).toBe(total);
+    expect((await Promise.allSettled(results)).filter((result) => result.status === 'rejected')).toEqual([]);
+    expect(producer.stats()).toMatchObject({ stored: total + 1, failed: 0, bufferedRecords: 0, waitingRecords: 0 });
+    const texts = kinesis.stored.map((entry) => entry.text);
+    expect(new Set(texts).size).toBe(texts.length);
+
+    // Memory: the buffer filled up to its bounds and never past them. A record waits for room only
+    // when it does not fit in the bytes left: the feeder saw room for one more record, not for its
+    // size, so at most its one record waited at a time.
+    expect(peak.bufferedRecords).toBeGreaterThanOrEqual(maxBufferedRecords * 0.9);
+    expect(peak.bufferedRecords).toBeLessThanOrEqual(maxBufferedRecords);
+    expect(peak.bufferedBytes).toBeLessThanOrEqual(maxBufferedBytes);
+    expect(peak.waitingRecords).toBeLessThanOrEqual(1);
+
+    // No tight loop: about 10 requests per second (a tenth of a second's allowance each), throttled
+    // seconds included.
+    expect(Math.max(...Array.from(requests, (count) => count ?? 0))).toBeLessThanOrEqual(20);
+
+    // The first second overshoots (the limiter starts at its 3,000/s ceiling); then the rate
+    // settles into a sawtooth under the limit (halved on a throttle, a tenth of the ceiling back per
+    // quiet second). From second 5 to the last full second: at least 70% of the limit stored, and
+    // few entries refused.
+    expect(refused[0]).toBeGreaterThan(limit);
+    const lastFull = Math.floor(lastStoredAt / 1000) - 1;
+    expect(lastFull).toBeGreaterThanOrEqual(8); // 10,000 records at 1,000/s take 10 seconds at least
+    const steady = { stored: 0, refused: 0, seconds: 0 };
+    for (let second = 5; second <= lastFull; second++) {
+      steady.stored += stored[second] ?? 0;
+      steady.refused += refused[second] ?? 0;
+      steady.seconds++;
+    }
+    expect(steady.stored / steady.seconds).toBeGreaterThanOrEqual(0.7 * limit);
+    expect(steady.refused / (steady.stored + steady.refused)).toBeLessThan(0.1);
+    // Overall, learning included, at least 60% of the limit.
+    expect(lastStoredAt).toBeLessThan((total / limit / 0.6) * 1000);
+  });
 });
