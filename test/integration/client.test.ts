@@ -305,18 +305,31 @@ describe('service faults', () => {
     );
   });
 
+  /** Sends a signed request as written, past the client's validation. */
+  async function sendUnvalidated(operation: string, input: unknown): Promise<Response> {
+    const body = JSON.stringify(input);
+    const { headers } = await signKinesisRequest(client, operation, body);
+    return fetch(endpoint, { method: 'POST', headers: Object.fromEntries(headers), body });
+  }
+
   it('surfaces InvalidArgumentException for ExplicitHashKey 2^128 sent by a caller that skips validation', async () => {
     // The client refuses 2^128 itself (test/unit/validation.test.ts); the wire answer is checked here.
-    const response = await fetch(endpoint, {
-      method: 'POST',
-      headers: Object.fromEntries(
-        (await signKinesisRequest(client, 'PutRecord', JSON.stringify({ StreamName: stream.name, PartitionKey: 'k', ExplicitHashKey: (2n ** 128n).toString(), Data: 'eA==' })))
-          .headers,
-      ),
-      body: JSON.stringify({ StreamName: stream.name, PartitionKey: 'k', ExplicitHashKey: (2n ** 128n).toString(), Data: 'eA==' }),
-    });
+    const response = await sendUnvalidated('PutRecord', { StreamName: stream.name, PartitionKey: 'k', ExplicitHashKey: (2n ** 128n).toString(), Data: 'eA==' });
     expect(response.status).toBe(400);
     expect((await response.json()).__type).toBe('InvalidArgumentException');
+  });
+
+  it('surfaces InvalidArgumentException for a partition key of 129 emoji (258 UTF-16 units) sent by a caller that skips validation', async () => {
+    // The client refuses it itself (the 'records' block above); the wire answer is checked here.
+    // 128 emoji (256 units) through the same path are stored: only the key's length differs.
+    const accepted = await sendUnvalidated('PutRecord', { StreamName: stream.name, PartitionKey: '😀'.repeat(128), Data: 'eA==' });
+    expect(accepted.status).toBe(200);
+    expect(((await accepted.json()) as { SequenceNumber: string }).SequenceNumber).toMatch(/^\d+$/);
+    const response = await sendUnvalidated('PutRecord', { StreamName: stream.name, PartitionKey: '😀'.repeat(129), Data: 'eA==' });
+    expect(response.status).toBe(400);
+    const fault = (await response.json()) as { __type: string; message: string };
+    expect(fault.__type).toBe('InvalidArgumentException');
+    expect(fault.message).toMatch(/partition key/i);
   });
 
   it('surfaces ResourceInUseException for a stream name that exists', async () => {
