@@ -664,20 +664,31 @@ class KinesisProducer {
   }
 
   /** Whether buckets should send without lingering. */
-  #urgent(): boolean {
+  #urgent(now: number): boolean {
     if (this.#flushing > 0 || this.#closed) return true;
-    // A full buffer admits no record until some are sent, so lingering cannot fill a request any
-    // further: it would only idle (with aggregation, whose requests hold far more than the buffer,
-    // every full buffer used to wait out the whole linger).
-    if (!this.#hasCapacity()) return true;
+    // Only the records of buckets whose limiter lets them go now can fill a request. Records that
+    // wait for a throttled shard do not count: a throttled shard's backlog would otherwise make
+    // every other shard's records go the moment they arrive, each in a request of its own.
     let queued = 0;
-    let queuedBytes = 0;
+    let sendable = 0;
+    let sendableBytes = 0;
     for (const bucket of this.#bucketOrder) {
-      queued += bucket.queue.queued;
-      queuedBytes += bucket.queue.queuedBytes;
+      const { queue } = bucket;
+      if (queue.queued === 0) continue;
+      queued += queue.queued;
+      if (this.#availableAt(bucket, now) > now) continue;
+      sendable += queue.queued;
+      sendableBytes += queue.queuedBytes;
     }
     const config = this.#config;
-    return queuedBytes >= config.maxBatchBytes || (config.aggregateMaxBytes === undefined && queued >= config.maxBatchRecords);
+    if (sendableBytes >= config.maxBatchBytes || (config.aggregateMaxBytes === undefined && sendable >= config.maxBatchRecords)) return true;
+    // A full buffer admits no record until some are sent, so lingering cannot fill a request any
+    // further: it would only idle (with aggregation, whose requests hold far more than the buffer,
+    // every full buffer used to wait out the whole linger). That holds when what may go now is
+    // most of the buffer. When most of it waits for throttled shards, their slow drain frees room a
+    // record or a few at a time and the other shards' records trickle in: sent on arrival, each
+    // would make a request of its own (tens to hundreds a second). Those linger as usual.
+    return !this.#hasCapacity() && sendable * 2 >= queued;
   }
 
   /** When a bucket's oldest queued record has lingered long enough. */
@@ -702,7 +713,7 @@ class KinesisProducer {
   #sendReady(now: number): void {
     const config = this.#config;
     while (this.#inFlightRequests < config.maxInFlight && now >= this.#gateUntil) {
-      const urgent = this.#urgent();
+      const urgent = this.#urgent(now);
       const ready: Bucket[] = [];
       const others: Bucket[] = [];
       const order = this.#bucketOrder;
@@ -738,7 +749,7 @@ class KinesisProducer {
     let at = Number.POSITIVE_INFINITY;
     if (this.#waitingHead < this.#waiting.length) at = this.#deadline(this.#waiting[this.#waitingHead]!);
     const canSend = this.#inFlightRequests < this.#config.maxInFlight;
-    const urgent = canSend && this.#urgent();
+    const urgent = canSend && this.#urgent(now);
     let stalled = false;
     for (const bucket of this.#bucketOrder) {
       const first = bucket.queue.firstQueued();

@@ -165,9 +165,8 @@ describe('producer rate limiting', () => {
   it('converges near 1,000 records/s with 10,000 records through a buffer of 2,000, memory bounded', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const limit = 1_000; // records per second, the service's per-shard write limit
-    // One shard: the case is the storm on one shard's limit and the buffer bound. (With two shards
-    // the throttled shard's backlog fills the shared buffer; the other shard then gets records a
-    // few at a time, as capacity frees, and sends them in requests of a record or a few.)
+    // One shard: the case is the storm on one shard's limit and the buffer bound. (Two shards, one
+    // throttled, whose backlog fills the shared buffer: the next test.)
     const kinesis = createFakeKinesis({ shards: 1 });
     let start = Date.now();
     // Per second since `start`: entries stored, entries refused, requests.
@@ -273,5 +272,68 @@ describe('producer rate limiting', () => {
     expect(steady.refused / (steady.stored + steady.refused)).toBeLessThan(0.1);
     // Overall, learning included, at least 60% of the limit.
     expect(lastStoredAt).toBeLessThan((total / limit / 0.6) * 1000);
+  });
+
+  it('sends a healthy shard its records in batches, not one request per record, while a throttled shard fills the buffer', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    // Two shards behind one buffer: shard 0 takes 100 records/s, shard 1 takes 1,000/s. Shard 0's
+    // backlog fills the buffer; capacity then frees a record or a few at a time (as shard 0 drains),
+    // and shard 1's records arrive that way. They must still go out gathered for the linger time,
+    // not each in a request of its own the moment it arrives.
+    const limits: Record<string, number> = { 'shardId-000000000000': 100, 'shardId-000000000001': 1_000 };
+    const kinesis = createFakeKinesis({ shards: 2 });
+    let start = Date.now();
+    const used = new Map<string, { second: number; count: number }>();
+    const requests: number[] = [];
+    kinesis.script((call) => {
+      const second = Math.floor((Date.now() - start) / 1000);
+      requests[second] = (requests[second] ?? 0) + 1;
+      return call.entries.map((entry) => {
+        const window = used.get(entry.shardId);
+        const state = window && window.second === second ? window : { second, count: 0 };
+        used.set(entry.shardId, state);
+        if (state.count >= limits[entry.shardId]!) return PTE;
+        state.count++;
+        return 'ok';
+      });
+    });
+    const lingerMs = 50;
+    const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs, maxBufferedRecords: 500, whenFull: 'wait', recordTtlMs: Infinity });
+    void producer.put({ partitionKey: 'warm-up', data: 'x' });
+    for (let i = 0; i < 100_000 && producer.stats().shards === undefined; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(producer.stats().shards).toBe(2);
+    await advanceUntil(kinesis, producer, () => producer.stats().stored === 1);
+    requests.length = 0;
+    start = Date.now();
+
+    // Records alternate between the two shards; the feeder waits for room, as a send() loop would.
+    const slow = keysOnShard(kinesis.shards, 'shardId-000000000000', 50, 'slow-');
+    const fast = keysOnShard(kinesis.shards, 'shardId-000000000001', 50, 'fast-');
+    const total = 2_000;
+    let settled = 0;
+    const feeding = (async () => {
+      for (let i = 0; i < total; i++) {
+        await producer.waitForCapacity();
+        const key = i % 2 === 0 ? slow[(i / 2) % 50]! : fast[((i - 1) / 2) % 50]!;
+        void producer.put({ partitionKey: key, data: `${i}` }).finally(() => settled++);
+      }
+    })();
+    for (let i = 0; i < 5_000 && settled < total; i++) {
+      await quiesce(kinesis, () => producer.stats().requests);
+      await vi.advanceTimersByTimeAsync(20);
+    }
+    await feeding;
+
+    expect(settled).toBe(total);
+    expect(producer.stats()).toMatchObject({ stored: total + 1, failed: 0 });
+    // 1,000 records for shard 0 at 100/s take 10 s. The request rate stays that of batches: the
+    // healthy shard at most one request per linger time (20/s), the throttled one about ten a second
+    // (a tenth of a second's allowance each). Sent on arrival, the trickle made 40 to 50 a second
+    // here, in 20 ms steps of fake time (and hundreds in real time).
+    const seconds = requests.length;
+    expect(seconds).toBeGreaterThanOrEqual(9);
+    expect(Math.max(...Array.from(requests, (count) => count ?? 0))).toBeLessThanOrEqual(1000 / lingerMs + 10);
+    const entries = kinesis.calls.reduce((sum, call) => sum + call.entries.length, 0);
+    expect(kinesis.calls.length).toBeLessThan(entries / 4);
   });
 });
