@@ -99,7 +99,11 @@ export interface Producer {
   flush(): Promise<FlushResult>;
   /** Refuses new records (reason `closed`), then flushes. Records already put are still delivered. */
   close(): Promise<FlushResult>;
-  /** Whether one more record fits without waiting (or being refused with `buffer-full`). */
+  /**
+   * Whether the buffer has room: no record is waiting, and both the record and the byte limit are
+   * not reached yet. A record larger than the bytes left still waits (or is refused with
+   * `buffer-full`), so a `send()` loop may see one record wait at a time.
+   */
   readonly hasCapacity: boolean;
   /** Resolves when {@link hasCapacity} is true: backpressure for loops that use `send()`. */
   waitForCapacity(): Promise<void>;
