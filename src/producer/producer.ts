@@ -304,10 +304,20 @@ class KinesisProducer {
     this.facade = {
       put: (record) => self.#put(record),
       send: (record) => self.#send(record),
-      flush: () => self.#flush(),
+      // Neither leaves a request or timer behind once it resolves (a Worker's ctx.waitUntil, a
+      // Node process that should exit): flush() also waits for a shard listing in progress, which
+      // a long-lived producer keeps; close() aborts it, since no record is left to use it.
+      flush: () =>
+        self.#flush().then((result) => {
+          const listing = self.#shardMap?.idle();
+          return listing === undefined ? result : listing.then(() => result);
+        }),
       close: () => {
         self.#closed = true;
-        return self.#flush();
+        return self.#flush().then((result) => {
+          self.#shardMap?.stop();
+          return result;
+        });
       },
       get hasCapacity() {
         return self.#hasCapacity();

@@ -89,6 +89,8 @@ export class ShardMap {
   #nextAttemptAt = 0;
   #disabled = false;
   #failed = false;
+  /** Aborts the listing in progress (its request, or its retry's backoff) when the producer closes. */
+  readonly #abort = new AbortController();
   /** Increases each time a new map is installed. */
   version = 0;
 
@@ -187,6 +189,20 @@ export class ShardMap {
     });
   }
 
+  /** Resolves when no listing is running (a listing never rejects: its faults go to `onError`). */
+  idle(): Promise<void> {
+    return this.#loading ?? Promise.resolve();
+  }
+
+  /**
+   * The producer closed: a listing in progress is aborted (the request and any retry's backoff,
+   * with their timers) and none starts again. Nothing is reported for the aborted listing.
+   */
+  stop(): void {
+    this.#disabled = true;
+    this.#abort.abort();
+  }
+
   /** Marks the map stale (a record landed on an unexpected shard) and refreshes when allowed. */
   invalidate(): void {
     this.refresh();
@@ -200,7 +216,7 @@ export class ShardMap {
       const all: Shard[] = [];
       let request: ListShardsInput = { ...this.#stream };
       for (let page = 0; page < 1_000; page++) {
-        const answer = await listShards(this.#client, request);
+        const answer = await listShards(this.#client, request, { signal: this.#abort.signal });
         all.push(...(answer.Shards ?? []));
         if (!answer.NextToken) break;
         request = { NextToken: answer.NextToken };
@@ -215,6 +231,7 @@ export class ShardMap {
       this.version++;
       this.#onLoaded();
     } catch (error) {
+      if (this.#abort.signal.aborted) return;
       // Retrying cannot fix a missing permission or a missing stream; anything else may pass.
       this.#failed = true;
       const fatal = isKinesisServiceError(error) && error.kind === 'fatal';
