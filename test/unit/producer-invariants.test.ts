@@ -1252,6 +1252,16 @@ describe('producer invariants across mixed configurations (seeded)', () => {
   });
 });
 
+/**
+ * Waits, in real time, until the first ListShards reached fetch: its schemas load through a dynamic
+ * import, which fake time does not move, so on a loaded machine the listing would otherwise start
+ * late in fake time (and the cases below would time it wrongly).
+ */
+async function listingStarted(listings: () => number): Promise<void> {
+  for (let i = 0; i < 100_000 && listings() === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  expect(listings()).toBe(1);
+}
+
 describe('producer close() and flush() with a shard listing in progress', () => {
   // Found by the cases above with a slow or failing ListShards: close() and flush() resolved once
   // every record settled, while the shard map's ListShards could still be in flight or asleep in
@@ -1275,6 +1285,7 @@ describe('producer close() and flush() with a shard listing in progress', () => 
     });
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
     const result = producer.put({ partitionKey: 'k', data: 'x' });
+    await listingStarted(() => listings);
     let closed = false;
     // The record waits up to 1 s for the map, then goes without it and is stored.
     for (let i = 0; i < 300 && !closed; i++) {
@@ -1293,21 +1304,26 @@ describe('producer close() and flush() with a shard listing in progress', () => 
   it('flush() resolves once a listing in progress has ended, and the map is kept for later records', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const start = Date.now();
+    let listings = 0;
     let kinesis!: FakeKinesis;
     kinesis = createFakeKinesis({
       shards: 2,
       client: {
         // ListShards answers after 3 s of fake time; PutRecords as usual.
         fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
-          if (new Headers(init?.headers).get('x-amz-target')?.endsWith('.ListShards')) await new Promise((resolve) => setTimeout(resolve, 3_000));
+          if (new Headers(init?.headers).get('x-amz-target')?.endsWith('.ListShards')) {
+            listings++;
+            await new Promise((resolve) => setTimeout(resolve, 3_000));
+          }
           return kinesis.fetch(input, init);
         },
       },
     });
     const producer = createProducer(kinesis.client, { streamName: 'clicks', lingerMs: 0 });
     const result = producer.put({ partitionKey: 'k', data: 'x' });
+    await listingStarted(() => listings);
     let flushedAt: number | undefined;
-    for (let i = 0; i < 500 && flushedAt === undefined; i++) {
+    for (let i = 0; i < 800 && flushedAt === undefined; i++) {
       await settle(5);
       // After the record went without the map (1 s), before the listing answers (3 s).
       if (i === 150) void producer.flush().then(() => (flushedAt = Date.now() - start));
