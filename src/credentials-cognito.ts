@@ -100,6 +100,11 @@ const BASE_DELAY_MS = 100;
 const THROTTLING_BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 5_000;
 
+/** An identity or identity pool id, `<region>:<GUID>`, within the API's length limit. */
+function isIdentityId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= IDENTITY_ID_MAX_LENGTH && IDENTITY_ID_PATTERN.test(value);
+}
+
 function checkLogins(logins: unknown, path: string, issues: ValidationIssue[]): void {
   if (typeof logins !== 'object' || logins === null || Array.isArray(logins)) {
     issues.push({ path, rule: 'must be an object of provider name → token, or a function returning one' });
@@ -195,15 +200,21 @@ export function fromCognitoIdentityPool(options: CognitoIdentityPoolOptions): Co
   /** One GetId at a time: concurrent first calls share it instead of creating several identities. */
   let pendingIdentity: Promise<string> | undefined;
 
-  const remembered = (): string | undefined => {
-    if (identityId !== undefined || storage === undefined) return identityId;
+  /** Runs one storage call; storage can throw (blocked cookies, private modes): the id then lives in memory only. */
+  const inStorage = <T>(use: (store: IdentityIdStorage) => T): T | undefined => {
+    if (storage === undefined) return undefined;
     try {
-      const stored = storage.getItem(storageKey);
-      // A stored value that is not an identity id (edited, or written by something else) is not sent.
-      if (stored !== null && stored.length <= IDENTITY_ID_MAX_LENGTH && IDENTITY_ID_PATTERN.test(stored)) identityId = stored;
+      return use(storage);
     } catch {
-      // Storage can throw (blocked cookies, private modes): the id then lives in memory only.
+      return undefined;
     }
+  };
+
+  const remembered = (): string | undefined => {
+    if (identityId !== undefined) return identityId;
+    const stored = inStorage((store) => store.getItem(storageKey));
+    // A stored value that is not an identity id (edited, or written by something else) is not sent.
+    if (isIdentityId(stored)) identityId = stored;
     return identityId;
   };
 
@@ -211,11 +222,7 @@ export function fromCognitoIdentityPool(options: CognitoIdentityPoolOptions): Co
     // Another call may already have replaced the stale id: keep the new one.
     if (stale !== undefined && identityId !== undefined && identityId !== stale) return;
     identityId = undefined;
-    try {
-      storage?.removeItem(storageKey);
-    } catch {
-      // As above.
-    }
+    inStorage((store) => store.removeItem(storageKey));
   };
 
   const resolveLogins = async (): Promise<CognitoLogins | undefined> => {
@@ -273,15 +280,11 @@ export function fromCognitoIdentityPool(options: CognitoIdentityPoolOptions): Co
       try {
         const output = await call('GetId', { IdentityPoolId: identityPoolId, ...(logins && { Logins: logins }) });
         const id = (output as { IdentityId?: unknown } | null)?.IdentityId;
-        if (typeof id !== 'string' || id.length > IDENTITY_ID_MAX_LENGTH || !IDENTITY_ID_PATTERN.test(id)) {
+        if (!isIdentityId(id)) {
           throw new KinesisValidationError('GetId', 'output', [{ path: 'IdentityId', rule: `must match ${IDENTITY_ID_PATTERN.source}` }]);
         }
         identityId = id;
-        try {
-          storage?.setItem(storageKey, id);
-        } catch {
-          // Kept in memory only.
-        }
+        inStorage((store) => store.setItem(storageKey, id));
         return id;
       } finally {
         pendingIdentity = undefined;
