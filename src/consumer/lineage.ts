@@ -59,7 +59,7 @@ export interface Lineage {
   loaded(node: ShardNode, checkpoint: Checkpoint | undefined): void;
   /** Decides every `undecided` node whose parents are decided. */
   decide(): void;
-  /** The `waiting` nodes whose parents are all finished, now marked `reading`. */
+  /** The `waiting` nodes whose parents, and their ancestors, are all finished, now marked `reading`. */
   takeReady(): ShardNode[];
   /** A shard was read to its end. */
   finish(shardId: string): void;
@@ -133,9 +133,24 @@ export function createLineage(from: StreamStartPosition): Lineage {
       }
     },
     takeReady() {
+      // Finished, and so are all its ancestors. A shard finished in an earlier run (SHARD_END) can
+      // have an ancestor that is not: in manual mode a shard's SHARD_END waits for its last record
+      // to be checkpointed, while its children are read on; a resumed reader then reads that
+      // ancestor's tail again, and those records come before the children's (per-key order). Found
+      // by test/unit/consumer-invariants.test.ts.
+      const settled = new Map<string, boolean>();
+      const isSettled = (node: ShardNode): boolean => {
+        let value = settled.get(node.shardId);
+        if (value === undefined) {
+          settled.set(node.shardId, false); // a cycle in a malformed listing holds its shards back
+          value = isFinished(node) && presentParents(node).every(isSettled);
+          settled.set(node.shardId, value);
+        }
+        return value;
+      };
       const ready: ShardNode[] = [];
       for (const node of nodes.values()) {
-        if (node.state === 'waiting' && presentParents(node).every(isFinished)) {
+        if (node.state === 'waiting' && presentParents(node).every(isSettled)) {
           node.state = 'reading';
           ready.push(node);
         }

@@ -55,7 +55,8 @@ const LATEST_RENEWAL_MARGIN_MS = 5_000;
 
 type FailureKind = 'expired' | 'throttling' | 'transient' | 'fatal';
 
-function failureKind(error: unknown): FailureKind {
+/** How a shard reader (and the stream reader's listings) treat a failed call. */
+export function failureKind(error: unknown): FailureKind {
   if (isKinesisServiceError(error)) {
     if (error.code === 'ExpiredIteratorException') return 'expired';
     if (error.kind === 'throttling') return 'throttling';
@@ -123,6 +124,14 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
   // Backs off for a retryable failure, or throws it.
   const recover = (error: unknown): Promise<void> => backoff.recover(error, failureKind(error));
 
+  // After the last batch: aborted while the caller held it, the next call throws the reason, as
+  // after any other batch, instead of ending as if nothing happened (found by
+  // test/unit/consumer-invariants.test.ts).
+  const shardEnd = (childShards: ChildShard[]): ShardEnd => {
+    if (signal?.aborted) throw signal.reason;
+    return { childShards };
+  };
+
   const restartPosition = (): StartPosition => {
     if (lastDelivered !== undefined) return { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: lastDelivered };
     if (from.type === 'LATEST' && latestAnchor !== undefined) return { type: 'AT_TIMESTAMP', timestamp: latestAnchor };
@@ -147,7 +156,7 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
       if (!answer.ShardIterator) {
         // No iterator: the shard has nothing left to read (children are unknown here).
         yield { shardId, records: [], millisBehindLatest: undefined, isShardEnd: true, childShards: [] };
-        return { childShards: [] };
+        return shardEnd([]);
       }
       iterator = answer.ShardIterator;
     }
@@ -202,7 +211,7 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
     if (iterator === undefined) {
       const childShards = page.ChildShards ?? [];
       yield { shardId, records, millisBehindLatest: page.MillisBehindLatest, isShardEnd: true, childShards };
-      return { childShards };
+      return shardEnd(childShards);
     }
     if (records.length > 0) yield { shardId, records, millisBehindLatest: page.MillisBehindLatest, isShardEnd: false };
   }
@@ -228,19 +237,29 @@ export async function* readShardBatches(client: KinesisClient, options: ReadShar
  * ```
  */
 export function readShard(client: KinesisClient, options: ReadShardOptions): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
-  return recordsOf(readShardBatches(client, options));
+  return recordsOf(readShardBatches(client, options), options.signal);
 }
 
 /**
  * The records of a shard reader's batches, one by one; returns what the batches return. Leaving
  * early (break, abort) ends the batch reader too. Shared by the polling and enhanced readers.
+ *
+ * Once `signal` is aborted the next call throws its reason, as the batch reader does, instead of
+ * giving the rest of a batch already fetched (up to `limit` records after the abort; found by
+ * test/unit/consumer-invariants.test.ts).
  */
-export async function* recordsOf(batches: AsyncGenerator<ShardBatch, ShardEnd, undefined>): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
+export async function* recordsOf(
+  batches: AsyncGenerator<ShardBatch, ShardEnd, undefined>,
+  signal?: AbortSignal,
+): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
   try {
     for (;;) {
       const step = await batches.next();
       if (step.done) return step.value;
-      yield* step.value.records;
+      for (const record of step.value.records) {
+        if (signal?.aborted) throw signal.reason;
+        yield record;
+      }
     }
   } finally {
     await batches.return({ childShards: [] });

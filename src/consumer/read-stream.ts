@@ -12,9 +12,9 @@ import { listAllShards } from '../paginate.ts';
 import { SHARD_END, type CheckpointStore } from './checkpoints.ts';
 import { createHandoff } from './handoff.ts';
 import { childShardInfo, createLineage, shardInfo, type ShardInfo, type ShardNode } from './lineage.ts';
-import { resolvePolling, type ShardPollingOptions } from './polling.ts';
+import { createFailureBackoff, resolvePolling, type ShardPollingOptions } from './polling.ts';
 import { checkStartPosition, checkStreamRef, streamFields, type StreamRef, type StreamStartPosition } from './position.ts';
-import { readShardBatches, type ReadShardOptions, type ShardBatch, type ShardEnd } from './read-shard.ts';
+import { failureKind, readShardBatches, type ReadShardOptions, type ShardBatch, type ShardEnd } from './read-shard.ts';
 import type { ConsumerRecord } from './record.ts';
 import type { ChildShard } from '../shapes.ts';
 
@@ -94,7 +94,7 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
   if (!['TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP'].includes(options.from.type)) {
     throw new TypeError(`${caller}: from.type must be TRIM_HORIZON, LATEST or AT_TIMESTAMP (sequence numbers belong to one shard)`);
   }
-  resolvePolling(options, caller);
+  const polling = resolvePolling(options, caller);
   const store = options.checkpoints;
   const checkpointing = options.checkpointing ?? 'batch';
   if (checkpointing !== 'batch' && checkpointing !== 'manual') throw new TypeError(`${caller}: checkpointing must be 'batch' or 'manual'`);
@@ -162,6 +162,24 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
     await addShards(shards, atStart);
   };
 
+  // A listing the iteration waits for (a shard ended with children or a merge partner not known
+  // yet, or every known shard is finished): a throttled or failed ListShards is waited out as a
+  // shard reader waits out GetRecords' (same backoff, same limit on other failures in a row), not
+  // thrown at the caller, which would end a long-running read over one LimitExceededException.
+  // Found by test/unit/consumer-invariants.test.ts.
+  const listingBackoff = createFailureBackoff(polling, signal);
+  const relist = async () => {
+    for (;;) {
+      try {
+        await refresh(false);
+        listingBackoff.reset();
+        return;
+      } catch (error) {
+        await listingBackoff.recover(error, failureKind(error));
+      }
+    }
+  };
+
   const finishShard = async (shardId: string, childShards: ChildShard[]) => {
     lineage.finish(shardId);
     const last = delivered.get(shardId);
@@ -177,7 +195,7 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
     const children = childShards.map(childShardInfo);
     // No children reported, or a child with a parent never listed (a merge partner that appeared
     // after the last listing): list again so every parent is known before a child starts.
-    if (children.length === 0 || children.some((child) => lineage.hasUnknownParent(child))) await refresh(false);
+    if (children.length === 0 || children.some((child) => lineage.hasUnknownParent(child))) await relist();
     await addShards(children, false);
   };
 
@@ -209,7 +227,7 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
       }
       previous = undefined;
       if (lineage.isComplete()) {
-        await refresh(false);
+        await relist();
         if (lineage.isComplete()) return;
       }
       const item = await handoff.take();
