@@ -257,6 +257,11 @@ export function createTracker(options: TrackerOptions): Tracker {
   };
 
   const check = (events = outbox()) => {
+    // A beaconed event stays marked in flight for the rest of the page (see dispatch); forget the
+    // marks of events that have left the outbox since (sent by another tab, or dropped for
+    // overflow), or a long-lived page that beacons piles them up without bound.
+    const ids = new Set(events.map((event) => event.id));
+    for (const id of inFlight) ids.has(id) || inFlight.delete(id);
     const pending = events.filter((event) => !inFlight.has(event.id));
     if (pending.length >= maxBatchEvents || byteLength(JSON.stringify(pending)) >= maxBatchBytes) flush();
     else if (pending.length && !timer) arm(flushIntervalMs);
@@ -314,8 +319,9 @@ export function createTracker(options: TrackerOptions): Tracker {
       });
       status = response.status;
       const header = response.headers.get('retry-after');
-      // Retry-After is delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-      if (header) retryAfter = +header >= 0 ? +header * 1000 : Date.parse(header) - now();
+      // Retry-After is delay-seconds or an HTTP date (RFC 9110 §10.2.3); one that is neither (NaN)
+      // counts as absent, or the retry timer would fire at once, and again on every such answer.
+      if (header) retryAfter = (+header >= 0 ? +header * 1000 : Date.parse(header) - now()) || 0;
       const result: Partial<CollectResponse> = await response.json();
       for (const id of result.accepted ?? []) done.add(id);
       for (const { id, reason } of result.rejected ?? []) {
@@ -345,8 +351,9 @@ export function createTracker(options: TrackerOptions): Tracker {
       return Promise.all(posts).then(() => check());
     } else {
       // Full jitter (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/),
-      // and never sooner than the Worker's Retry-After.
-      retryAt = now() + Math.max(retryAfter, random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt++));
+      // and never sooner than the Worker's Retry-After, also when another request fails after it
+      // with a shorter draw.
+      retryAt = Math.max(retryAt, now() + Math.max(retryAfter, random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt++)));
       return arm(retryAt - now());
     }
     // A flush cut short by the budget continues as soon as a request gives its share back.
