@@ -102,7 +102,8 @@ export interface TrackerOptions {
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
   /**
    * Where ids and the outbox persist. When it throws (quota, blocked storage) the values are
-   * kept in memory for this page.
+   * kept in memory for this page: events only memory holds are lost when the page unloads before
+   * they are sent, and another tab's events can be overwritten when a later write succeeds.
    * @default localStorage
    */
   storage?: TrackerStorage;
@@ -236,7 +237,11 @@ export function createTracker(options: TrackerOptions): Tracker {
     } catch {}
   };
   // The outbox is read from storage on every use rather than cached, so that tabs of the same site
-  // share it: another tab's events are sent by whichever tab flushes next (at worst twice).
+  // share it: another tab's events are sent by whichever tab flushes next (at worst twice). That
+  // holds while the tabs' writes take turns: localStorage has no lock across tabs
+  // (https://html.spec.whatwg.org/multipage/webstorage.html#introduction-15), and two tabs writing
+  // at the same moment, or a tab whose outbox write failed writing its memory copy back later, can
+  // drop the other tab's events (the it.fails cases of test/unit/tracker-invariants.test.ts).
   const outbox = (): TrackerEvent[] => read('q') ?? [];
   const acknowledge = (ids: Set<string>) => {
     const events = outbox().filter((event) => !ids.has(event.id));

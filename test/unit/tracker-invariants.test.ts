@@ -1302,9 +1302,9 @@ describe('tracker delivery: the smallest cases of what the seeds found', () => {
     trackers = [];
   });
 
-  // Found in 53 of seeds 1-150: a 503 with the Worker's Retry-After: 1, then another request of the
-  // page answered with events left over, whose shorter jitter replaced the wait; the page sent again
-  // 200 ms later. With a 429's Retry-After: 60 from the rate limiter, a concurrent 5xx cut it to a second.
+  // Found in 53 of seeds 1-150 (seed 10: a 503 with the Worker's Retry-After: 1, then another
+  // request of the page answered with events left over, whose shorter jitter replaced the wait; the
+  // page sent again 200 ms later). A 429's Retry-After: 60 from the rate limiter was cut the same way.
   it('waits out a Retry-After also when another request fails after it with a shorter backoff', async () => {
     const endpoint = createEndpoint(async (events) => {
       if (events[0]!.name === 'a') {
@@ -1326,9 +1326,9 @@ describe('tracker delivery: the smallest cases of what the seeds found', () => {
     expect(endpoint.requests.slice(2).map((request) => request.at - t0)).toEqual([30_010, 30_010]);
   });
 
-  // Found by the 429 outages with an unparseable Retry-After (seeds 37, 153 and 181 of makeCase):
-  // 'soon' parsed to NaN, the retry timer took NaN for 0 and fired at once, so the page resent on
-  // every answer: 6,000 requests in 16 s of a 429 stretch.
+  // Seen in the code, then in the seeded 429 outages whose Retry-After cannot be parsed (seeds 24
+  // and 37: 204 rounds of requests in 21 s where the backoff allows 15): 'soon' parsed to NaN, the
+  // retry timer took NaN for 0 and fired at once, so the page resent on every answer.
   it('backs off when a Retry-After cannot be parsed, instead of resending at once', async () => {
     const endpoint = createEndpoint(async () => {
       await sleep(10);
