@@ -36,7 +36,8 @@
 //   only: per read-stream.ts, shards open at the start from their LATEST iterator, later shards and
 //   children of read shards whole, shards closed at the start not at all) is yielded; within a run
 //   at most once (with one run: exactly once); nothing out of range is yielded, except what
-//   read-shard.ts documents for a renewed LATEST iterator (up to 5 s before it);
+//   read-shard.ts documents for a renewed LATEST iterator (up to 5 s before when it was asked
+//   for), and the AT_TIMESTAMP case of the it.fails test at the end (counted in the report);
 // - the yielded record is the stored one: shard, sequence number, subsequence number, partition
 //   key, data, arrival time; user records of an aggregate in order and complete;
 // - per shard, (sequence, subsequence) strictly increases in yield order within a run; per
@@ -44,7 +45,8 @@
 // - parents before children: before a shard's first record in a run, every record in range of all
 //   its ancestors was yielded, and no record of a shard comes after a record of a descendant in
 //   the same run;
-// - checkpoints: 'batch' stores only positions the consumer has finished with (asked for the next
+// - checkpoints: 'batch' stores only the ends of GetRecords batches (the last user record of a
+//   page's last record), only once the consumer has finished with them (asked for the next
 //   record), never backwards, never after SHARD_END; 'manual' stores nothing but SHARD_END;
 //   SHARD_END only for a closed shard whose records in range were all processed, right after its
 //   last record's position (so in manual mode once the caller checkpointed it); after a resume, no
@@ -92,8 +94,8 @@ import { getRecords } from '../../src/operations/get-records.ts';
 import { getShardIterator } from '../../src/operations/get-shard-iterator.ts';
 import { listShards } from '../../src/operations/list-shards.ts';
 import { bodyText } from '../support/fake-fetch.ts';
-import { createFakeKinesis } from './consumer-fake-kinesis.ts';
 import { randomInt, seededRandom } from '../support/seeded-random.ts';
+import { createFakeKinesis } from './consumer-fake-kinesis.ts';
 
 const REPORT = process.env.CONSUMER_INVARIANTS_REPORT === '1';
 const TRACE = process.env.CONSUMER_INVARIANTS_TRACE === '1';
@@ -445,6 +447,8 @@ interface Session {
   /** Per shard: the first index a GetRecords answer served, and the end of the furthest one. */
   firstServed: Map<string, number>;
   servedEnd: Map<string, number>;
+  /** Sequence numbers of the last record of each GetRecords page with records (batch ends). */
+  pageEnds: Set<string>;
   /** Per shard: MillisBehindLatest of the last GetRecords answer. */
   millisBehind: Map<string, number>;
   /** Per shard: the index of the last record yielded in this run (kept by the consumer). */
@@ -664,6 +668,7 @@ function createService(world: World, config: ServiceConfig, violate: (message: s
     if (page.length > 0) {
       if (!session.firstServed.has(shard.id)) session.firstServed.set(shard.id, token.index);
       session.servedEnd.set(shard.id, Math.max(session.servedEnd.get(shard.id) ?? 0, next));
+      session.pageEnds.add(page.at(-1)!.sequenceNumber);
       // One page beyond what the consumer has: the reader fetches again only once a page is taken.
       const yielded = session.lastYieldedIndex.get(shard.id) ?? session.firstServed.get(shard.id)! - 1;
       note(`run ${session.id} GetRecords ${shard.id} serves ${token.index}..${next - 1}, consumer at ${yielded}${atEnd ? ', end' : ''}`);
@@ -711,6 +716,7 @@ function createService(world: World, config: ServiceConfig, violate: (message: s
         listingComplete: false,
         firstServed: new Map(),
         servedEnd: new Map(),
+        pageEnds: new Set(),
         millisBehind: new Map(),
         lastYieldedIndex: new Map(),
         pause: undefined,
@@ -753,7 +759,8 @@ function createService(world: World, config: ServiceConfig, violate: (message: s
         }
         const slow = random() < f.slow;
         const late = random() < f.timeouts && !spared;
-        const latency = slow ? (late ? config.timeoutMs + randomInt(random, 1, 2_000) : randomInt(random, 1, f.maxLatencyMs)) : 0;
+        // Slow answers come before the client's timeout, late ones after it.
+        const latency = slow ? (late ? config.timeoutMs + randomInt(random, 1, 2_000) : Math.min(randomInt(random, 1, f.maxLatencyMs), config.timeoutMs - 1)) : 0;
         if (latency > 0) {
           open++;
           try {
@@ -1096,6 +1103,10 @@ async function runStreamCase(config: StreamCase): Promise<{ violations: string[]
     }
     if (userSetting) return;
     if (config.checkpointing === 'manual') violate(`manual mode: the reader stored ${shardId} ${showPosition(position)}`);
+    // 'batch' stores the end of a GetRecords batch: the last (user) record of a page.
+    const stored = world.bySeq.get(sequenceNumber);
+    const lastOfRecord = stored ? world.expected(stored, deaggregate).at(-1)!.sub : undefined;
+    if (!session.pageEnds.has(sequenceNumber) || sub !== lastOfRecord) violate(`${shardId}: stored ${showPosition(position)}, not the end of a GetRecords batch`);
     const done = processedUpTo.get(shardId);
     if (done === undefined || comparePositions(position, done) > 0) {
       violate(`${shardId}: stored ${showPosition(position)} before the consumer finished with it (finished: ${done ? showPosition(done) : 'nothing'})`);
@@ -1791,8 +1802,11 @@ async function runShardCase(config: ShardCase): Promise<{ violations: string[]; 
 // CONSUMER_INVARIANTS_SEEDS=first:count runs other seeds (exploration); the default lists are the test.
 const [firstSeed, seedCount] = (process.env.CONSUMER_INVARIANTS_SEEDS ?? '').split(':').map(Number);
 const explore = firstSeed !== undefined && seedCount !== undefined && Number.isInteger(firstSeed) && Number.isInteger(seedCount);
-const STREAM_SEEDS = explore ? Array.from({ length: seedCount }, (_, i) => firstSeed + i) : Array.from({ length: 24 }, (_, i) => 2_000 + i * 41);
-const SHARD_SEEDS = explore ? Array.from({ length: seedCount }, (_, i) => firstSeed + i) : Array.from({ length: 24 }, (_, i) => 7_000 + i * 53);
+// The default lists end with seeds that fail when one of the fixes found here is reverted:
+// stream 31 (a resumed shard read before an ancestor's tail, manual checkpoints), 123 (a failed
+// ListShards when a shard ended), shard 1 (readShard after an abort), 337 (abort after the last batch).
+const STREAM_SEEDS = explore ? Array.from({ length: seedCount }, (_, i) => firstSeed + i) : [...Array.from({ length: 16 }, (_, i) => 2_000 + i * 41), 31, 123];
+const SHARD_SEEDS = explore ? Array.from({ length: seedCount }, (_, i) => firstSeed + i) : [...Array.from({ length: 16 }, (_, i) => 7_000 + i * 53), 1, 337];
 
 /** Loads the operations' schemas (a dynamic import each, real I/O) before fake time starts. */
 async function loadSchemas(): Promise<void> {
