@@ -748,7 +748,10 @@ function createService(world: World, config: ServiceConfig, violate: (message: s
         const random = seededRandom(hash32(`${countKey}|${n}`, config.seed));
         // A failing start is documented to throw: the run's first listing gets no fault (and no
         // answer after the client's timeout).
-        const spared = op === 'ListShards' && !session.listingComplete;
+        // Nor do the pages after a listing's first: they hold 1-3 shards here, where AWS's hold up
+        // to 1,000 (a real listing is one page), and faults on each would compound into listings
+        // that can hardly succeed.
+        const spared = op === 'ListShards' && (!session.listingComplete || body.NextToken !== undefined);
         const u = random();
         let fault: 'network' | 'http500' | 'throttle' | 'expired' | undefined;
         if (!spared) {
@@ -1803,9 +1806,9 @@ async function runShardCase(config: ShardCase): Promise<{ violations: string[]; 
 const [firstSeed, seedCount] = (process.env.CONSUMER_INVARIANTS_SEEDS ?? '').split(':').map(Number);
 const explore = firstSeed !== undefined && seedCount !== undefined && Number.isInteger(firstSeed) && Number.isInteger(seedCount);
 // The default lists end with seeds that fail when one of the fixes found here is reverted:
-// stream 31 (a resumed shard read before an ancestor's tail, manual checkpoints), 123 (a failed
+// stream 31 (a resumed shard read before an ancestor's tail, manual checkpoints), 23 (a failed
 // ListShards when a shard ended), shard 1 (readShard after an abort), 337 (abort after the last batch).
-const STREAM_SEEDS = explore ? Array.from({ length: seedCount }, (_, i) => firstSeed + i) : [...Array.from({ length: 16 }, (_, i) => 2_000 + i * 41), 31, 123];
+const STREAM_SEEDS = explore ? Array.from({ length: seedCount }, (_, i) => firstSeed + i) : [...Array.from({ length: 16 }, (_, i) => 2_000 + i * 41), 31, 23];
 const SHARD_SEEDS = explore ? Array.from({ length: seedCount }, (_, i) => firstSeed + i) : [...Array.from({ length: 16 }, (_, i) => 7_000 + i * 53), 1, 337];
 
 /** Loads the operations' schemas (a dynamic import each, real I/O) before fake time starts. */
