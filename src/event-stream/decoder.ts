@@ -384,7 +384,12 @@ export async function* decodeEventStream(
         decoder.end();
         return;
       }
-      for (const message of decoder.push(value)) yield message;
+      for (const message of decoder.push(value)) {
+        // One read can hold several messages (a reader that fell behind): none of the rest is
+        // handed out once the signal aborted.
+        if (signal?.aborted) throw signal.reason;
+        yield message;
+      }
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);

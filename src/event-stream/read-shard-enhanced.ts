@@ -144,6 +144,8 @@ export async function* readShardEnhancedBatches(
         if (isEnd) {
           const childShards = event.ChildShards ?? [];
           yield { shardId, records, millisBehindLatest: event.MillisBehindLatest, isShardEnd: true, childShards };
+          // Aborted while the caller held the last batch: the next call throws, as after any batch.
+          if (signal?.aborted) throw signal.reason;
           return { childShards };
         }
         continuation = event.ContinuationSequenceNumber;
@@ -182,5 +184,6 @@ export async function* readShardEnhancedBatches(
  * ```
  */
 export function readShardEnhanced(client: KinesisClient, options: ReadShardEnhancedOptions): AsyncGenerator<ConsumerRecord, ShardEnd, undefined> {
-  return recordsOf(readShardEnhancedBatches(client, options));
+  // The signal too: once it aborted, the rest of a batch already received is not handed out.
+  return recordsOf(readShardEnhancedBatches(client, options), options.signal);
 }

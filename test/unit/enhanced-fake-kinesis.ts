@@ -109,6 +109,8 @@ export interface SubscriptionModel {
   idleContinuation: 'advance' | 'hold';
   /** Each message goes out in 1..maxPieces pieces. */
   maxPieces: number;
+  /** Messages may arrive together in one chunk. */
+  coalesce: boolean;
   /** Every answer's headers wait up to this long. */
   headerDelayMs: number;
 }
@@ -233,6 +235,8 @@ interface Subscription {
   corrupted: number;
   /** This subscription's own choices (see randomFor). */
   random: () => number;
+  /** Bytes sent but not delivered yet (coalesce). */
+  held: Uint8Array[];
 }
 
 export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
@@ -310,15 +314,28 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
     }, delay);
   };
 
-  /** Sends `bytes` in 1..maxPieces pieces. */
-  const send = (sub: Subscription, bytes: Uint8Array) => {
+  /**
+   * Sends `bytes`, in 1..maxPieces pieces; with `coalesce`, maybe later, in one chunk with the next
+   * message (as a socket read returns several messages once the client fell behind). `last`: the
+   * body ends after these bytes, so nothing is held back.
+   */
+  const deliver = (sub: Subscription, bytes: Uint8Array, last = false) => {
+    sub.held.push(bytes);
+    if (!last && model.coalesce && sub.random() < 0.5) return;
+    const all = new Uint8Array(sub.held.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const b of sub.held) {
+      all.set(b, at);
+      at += b.length;
+    }
+    sub.held = [];
     const pieces = between(sub.random, 1, model.maxPieces);
     const cuts = new Set<number>();
-    for (let i = 1; i < pieces && bytes.length > 1; i++) cuts.add(between(sub.random, 1, bytes.length - 1));
+    for (let i = 1; i < pieces && all.length > 1; i++) cuts.add(between(sub.random, 1, all.length - 1));
     let from = 0;
-    for (const at of [...[...cuts].sort((a, b) => a - b), bytes.length]) {
-      if (at > from) sub.controller.enqueue(bytes.slice(from, at));
-      from = at;
+    for (const to of [...[...cuts].sort((a, b) => a - b), all.length]) {
+      if (to > from) sub.controller.enqueue(all.slice(from, to));
+      from = to;
     }
   };
 
@@ -344,6 +361,7 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
     if (now >= sub.openedAt + model.lifetimeMs) {
       // The service ends the subscription; the reader renews it.
       finish(sub, 'lifetime');
+      if (sub.held.length > 0) deliver(sub, new Uint8Array(0), true);
       sub.controller.close();
       return;
     }
@@ -358,6 +376,7 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
       // The connection drops between two messages: reset, or closed early (a short subscription).
       const reset = random() < 0.7;
       finish(sub, reset ? 'cut-between (reset)' : 'cut-between (closed)');
+      if (sub.held.length > 0) deliver(sub, new Uint8Array(0), true);
       if (reset) sub.controller.error(new TypeError('terminated'));
       else sub.controller.close();
       return;
@@ -365,13 +384,13 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
     if (u < (p += faults.exception)) {
       const type = ['InternalFailureException', 'InternalFailureException', 'KMSThrottlingException'][between(random, 0, 2)]!;
       finish(sub, `exception ${type}`);
-      sub.controller.enqueue(exceptionMessage(type, 'We encountered an internal error. Please try again.'));
+      deliver(sub, exceptionMessage(type, 'We encountered an internal error. Please try again.'), true);
       sub.controller.close();
       return;
     }
     if (u < (p += faults.error)) {
       finish(sub, 'error InternalFailure');
-      sub.controller.enqueue(errorMessage('InternalFailure', 'An internal error occurred.'));
+      deliver(sub, errorMessage('InternalFailure', 'An internal error occurred.'), true);
       sub.controller.close();
       return;
     }
@@ -396,13 +415,14 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
       // Cut inside this message: what arrived of it is useless.
       const reset = random() < 0.5;
       finish(sub, reset ? 'cut-mid (reset)' : 'cut-mid (closed)');
-      sub.controller.enqueue(bytes.slice(0, between(random, 1, bytes.length - 1)));
+      deliver(sub, bytes.slice(0, between(random, 1, bytes.length - 1)), true);
       if (reset) sub.controller.error(new TypeError('terminated'));
       else sub.controller.close();
       return;
     }
     if (random() < faults.unknownEvent) {
-      sub.controller.enqueue(
+      deliver(
+        sub,
         encodeEventStreamMessage({
           headers: { ':message-type': { type: 'string', value: 'event' }, ':event-type': { type: 'string', value: 'SubscribeToShardHint' } },
           payload: new TextEncoder().encode('{"Hint":"a member a later API version may add"}'),
@@ -416,8 +436,8 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
       const corrupt = bytes.slice();
       corrupt[between(random, 0, corrupt.length - 1)]! ^= 1 << between(random, 0, 7);
       sub.corrupted++;
-      send(sub, corrupt);
-    } else send(sub, bytes);
+      deliver(sub, corrupt, atEnd);
+    } else deliver(sub, bytes, atEnd);
     sub.cursor += n;
     if (continuation !== null) sub.continuation = continuation;
     if (atEnd) {
@@ -472,9 +492,10 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
     }
   };
 
-  const subscribe = async (body: any, init: RequestInit | undefined, signal: AbortSignal | undefined): Promise<Response> => {
+  const subscribe = async (body: any, init: RequestInit | undefined, signal: AbortSignal | undefined, sentAt: number): Promise<Response> => {
     const now = Date.now();
-    const call: SubscribeCall = { id: calls.length, shardId: body.ShardId, position: body.StartingPosition, at: now, outcome: 'ok' };
+    // `at`: when the request was sent (the answer may take headerDelayMs more).
+    const call: SubscribeCall = { id: calls.length, shardId: body.ShardId, position: body.StartingPosition, at: sentAt, outcome: 'ok' };
     calls.push(call);
     const shard = shards.get(body.ShardId);
     if (body.ConsumerARN !== options.consumerARN || shard === undefined) {
@@ -538,6 +559,7 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
       finished: false,
       corrupted: 0,
       random,
+      held: [],
     };
     const stream = new ReadableStream<Uint8Array>({
       start(c) {
@@ -564,7 +586,7 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
       },
       { once: true },
     );
-    if (model.initialResponse) controller.enqueue(initialResponse());
+    if (model.initialResponse) deliver(sub, initialResponse());
     schedule(sub, model.pushDelayMs);
     return new Response(stream, { status: 200, headers: { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-RequestId': `sub-${call.id}` } });
   };
@@ -628,6 +650,7 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
     const random = randomFor(`${key}#${n}`);
     callRandom.set(init, random);
     // The answer's headers take a while; an abort ends the wait, as with a real fetch.
+    const sentAt = Date.now();
     const delay = between(random, 0, model.headerDelayMs);
     if (delay > 0) {
       await new Promise<void>((resolve, reject) => {
@@ -646,7 +669,7 @@ export function createEnhancedFake(options: EnhancedFakeOptions): EnhancedFake {
       fake.listShardsCalls++;
       return listShards(body, random);
     }
-    if (operation === 'SubscribeToShard') return subscribe(body, init, signal);
+    if (operation === 'SubscribeToShard') return subscribe(body, init, signal, sentAt);
     return errorResponse(400, 'UnknownOperationException', `the fake does not serve ${operation}`);
   };
 

@@ -41,10 +41,11 @@ import { checkpointRecord, createMemoryCheckpointStore, SHARD_END, startPosition
 import type { ShardEnd } from '../../src/consumer/read-shard.ts';
 import type { ConsumerRecord } from '../../src/consumer/record.ts';
 import type { StartPosition } from '../../src/consumer/position.ts';
-import { readShardEnhanced } from '../../src/event-stream/read-shard-enhanced.ts';
+import { readShardEnhanced, readShardEnhancedBatches } from '../../src/event-stream/read-shard-enhanced.ts';
 import { readStreamEnhanced } from '../../src/event-stream/read-stream-enhanced.ts';
 import { subscribeToShard } from '../../src/event-stream/subscribe.ts';
 import { listShards } from '../../src/operations/list-shards.ts';
+import { childShard, eventMessage, eventStreamResponse, streamingFetch, wireRecord } from '../support/event-stream-fake.ts';
 import { randomInt, seededRandom } from '../support/seeded-random.ts';
 import {
   createEnhancedFake,
@@ -99,10 +100,13 @@ interface CaseConfig {
   from: From;
   deaggregate: boolean;
   checkpointing: 'none' | 'batch' | 'manual';
-  /** Two runs: the first stopped (break after `stopAfter` records, or abort at `abortAtMs`), the second resumed from the checkpoints. */
-  resume: { stopAfter: number; abortAtMs: number | undefined; gapMs: number } | undefined;
+  /**
+   * Two runs: the first stopped (after `stopAfter` records: break, or abort inside the loop and ask
+   * for the next one; or abort at `abortAtMs`), the second resumed from the checkpoints.
+   */
+  resume: { stopAfter: number; abortAtMs: number | undefined; inLoop: boolean; gapMs: number } | undefined;
   /** How the last run stops once every record is in: abort, or break at a record put for it. */
-  finalStop: 'abort' | 'break';
+  finalStop: 'abort' | 'break' | 'abort-in-loop';
   /** Manual checkpointing: chance per record. */
   manualShare: number;
   /** Chance per record that the consumer takes a while over it, and how long. */
@@ -160,6 +164,7 @@ function makeCase(seed: number): CaseConfig {
     initialResponse: r() < 0.7,
     idleContinuation: r() < 0.6 ? 'advance' : 'hold',
     maxPieces: pick(r, [1, 2, 4]),
+    coalesce: r() < 0.5,
     headerDelayMs: pick(r, [0, 20, 150]),
   };
   let from: From = pick(r, ['TRIM_HORIZON', 'TRIM_HORIZON', 'TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP']);
@@ -189,8 +194,8 @@ function makeCase(seed: number): CaseConfig {
     from: from === 'AFTER_SUB_SEQUENCE_NUMBER' && aggregateShare === 0 ? 'AFTER_SEQUENCE_NUMBER' : from,
     deaggregate: r() < 0.85,
     checkpointing,
-    resume: resume ? { stopAfter: 0, abortAtMs: r() < 0.4 ? randomInt(r, 500, live.ms) : undefined, gapMs: pick(r, [0, 1_000, 8_000]) } : undefined,
-    finalStop: r() < 0.5 ? 'abort' : 'break',
+    resume: resume ? { stopAfter: 0, abortAtMs: r() < 0.4 ? randomInt(r, 500, live.ms) : undefined, inLoop: r() < 0.5, gapMs: pick(r, [0, 1_000, 8_000]) } : undefined,
+    finalStop: pick(r, ['abort', 'break', 'abort-in-loop'] as const),
     manualShare: pick(r, [0.1, 0.5, 1]),
     slowShare: pick(r, [0, 0, 0.02, 0.2]),
     slowMs: pick(r, [50, 500, idleTimeoutMs + 1_000]),
@@ -558,6 +563,9 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
     return 'must';
   };
 
+  /** LATEST: until a shard's first subscription is up, what it will promise is unknown. */
+  const isResolved = () => start.type !== 'LATEST' || [...(config.mode === 'shard' ? [READ_SHARD] : openAtStart)].every((id) => firstOk.has(id));
+
   // ---- runs ----------------------------------------------------------------------------------------
   const runs = config.resume ? 2 : 1;
   const outcomes: RunOutcome[] = [];
@@ -600,15 +608,31 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
           })
         : readShardEnhanced(client, { ...options, consumerARN: CONSUMER_ARN, shardId: READ_SHARD, from: resumeFrom() });
 
+    /** Every record promised is in and no more will come (the last-record stop of 'abort-in-loop'). */
+    const isEverythingIn = (): boolean =>
+      isResolved() && worldDone() && Date.now() >= liveEnd && missingInRun().length === 0;
+    /** What this run still owes: every promised record (a resumed run: every one after its checkpoint). */
+    const missingInRun = (): ExpectedItem[] => {
+      const checkpoints = checkpointsAtStart[run - 1]!;
+      return records.flatMap(items).filter((item) => {
+        if (promise(item) !== 'must') return false;
+        if (run === 1) return !deliveredKeys.has(item.key);
+        const checkpoint = checkpoints.get(item.shardId);
+        return !(checkpoint !== undefined && coveredBy(item, checkpoint)) && !runKeys.has(item.key);
+      });
+    };
     const consume = async (): Promise<RunOutcome> => {
       try {
         for (;;) {
+          // Once the signal aborted, the next call throws its reason: no record, no quiet end.
+          const afterAbort = controller.signal.aborted;
           const step = await iterator.next();
           if (step.done) return { kind: 'returned', value: step.value };
           const record = step.value;
           const key = keyOf(record);
           deliveries.push({ run, order: order++, at: Date.now(), record, key });
           const where = `run ${run}: ${key}`;
+          if (afterAbort) violate(`${where} yielded by a next() called after the signal aborted`);
           if (runKeys.has(key)) violate(`${where} yielded twice in one run`);
           runKeys.add(key);
           deliveredKeys.add(key);
@@ -623,7 +647,15 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
               manualSet = false;
             }
           }
-          if (stopAtNextRecord || (!isFinal && config.resume!.abortAtMs === undefined && runKeys.size >= config.resume!.stopAfter)) {
+          const stopHere = isFinal
+            ? stopAtNextRecord || (config.finalStop === 'abort-in-loop' && isEverythingIn())
+            : config.resume!.abortAtMs === undefined && runKeys.size >= config.resume!.stopAfter;
+          if (stopHere && !controller.signal.aborted) {
+            if (isFinal ? config.finalStop === 'abort-in-loop' : config.resume!.inLoop) {
+              // Aborted while holding a record (maybe the last of a batch, or of a closed shard).
+              controller.abort(stopReason);
+              continue;
+            }
             await iterator.return(undefined as never);
             return { kind: 'broke' };
           }
@@ -653,14 +685,11 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
         if (!firstCall.has(call.shardId)) firstCall.set(call.shardId, call.at);
         if (call.outcome === 'ok' && !firstOk.has(call.shardId)) firstOk.set(call.shardId, call.startIndex!);
       }
-      // LATEST: until a shard's first subscription is up, what it will promise is unknown.
-      const resolved = start.type !== 'LATEST' || [...(config.mode === 'shard' ? [READ_SHARD] : openAtStart)].every((id) => firstOk.has(id));
       // (A first run that has not reached its stop by then stops the same way.)
-      if (!graceArmed && resolved && worldDone() && Date.now() >= liveEnd) {
+      if (!graceArmed && isResolved() && worldDone() && Date.now() >= liveEnd) {
         const shard = fake.shards.get(READ_SHARD)!;
         const endsByItself = config.mode === 'shard' && shard.closedAt !== undefined;
-        const missing = records.flatMap(items).filter((item) => promise(item) === 'must' && !deliveredKeys.has(item.key));
-        if (!endsByItself && missing.length === 0) {
+        if (!endsByItself && missingInRun().length === 0) {
           // Everything is in: give duplicates a chance to show, then stop (break at the next
           // record: one is put every 2 s until the consumer took one).
           graceArmed = true;
@@ -672,7 +701,7 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
           };
           driverTimers.push(
             setTimeout(() => {
-              if (config.finalStop === 'abort' || !isFinal) controller.abort(stopReason);
+              if (config.finalStop !== 'break' || !isFinal) controller.abort(stopReason);
               else putSentinel();
             }, 3_000),
           );
@@ -692,7 +721,7 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
     }
     if (stuck !== undefined) {
       if (TRACE) console.log(`stuck run ${run}: graceArmed ${graceArmed}, stopAtNextRecord ${stopAtNextRecord}, sentinel ${sentinel?.sequenceNumber} on ${sentinel?.shardId}, last deliveries ${deliveries.slice(-3).map((d) => `${d.key}@${d.at - t0}`).join(' ')}`);
-      const missing = records.flatMap(items).filter((item) => promise(item) === 'must' && !deliveredKeys.has(item.key));
+      const missing = missingInRun();
       violate(`run ${run} stuck: ${stuck}; ${missing.length} promised records not yielded (first ${missing[0]?.key}, arrived ${missing[0] ? missing[0].arrival - t0 : '-'} ms)`);
       controller.abort(stopReason);
       for (let i = 0; i < 1_000 && outcome === undefined; i++) {
@@ -891,6 +920,7 @@ const QUIET: SubscriptionModel = {
   initialResponse: true,
   idleContinuation: 'hold',
   maxPieces: 1,
+  coalesce: false,
   headerDelayMs: 0,
 };
 
@@ -1005,5 +1035,62 @@ describe('readStreamEnhanced: cases the seeds found in src/consumer (reported, n
     expect(listings).toBeGreaterThanOrEqual(2);
     expect(reading.error).toBeUndefined();
     expect(reading.records).toHaveLength(2);
+  });
+});
+
+describe('readShardEnhanced: an abort while the caller holds a record (found by the seeds)', () => {
+  // Found by the in-loop aborts (finalStop 'abort-in-loop', resume.inLoop): seeds 62, 116, 182,
+  // 244, 248, 300, 326, 366 of 1-400 and seed 780 of the default list failed, and seeds 44, 178,
+  // 231 once messages could share a chunk (coalesce). The readers' documented contract is "the
+  // iterator throws the signal's reason" (ReadShardEnhancedOptions.signal); the polling reader was
+  // fixed the same way by the consumer invariants test (c545846).
+  const client = (fake: typeof fetch) => createKinesisClient({ region: 'us-east-1', credentials: CREDENTIALS, fetch: fake, retry: { maxAttempts: 1 } });
+  const shardOptions = (signal: AbortSignal) => ({ consumerARN: CONSUMER_ARN, shardId: READ_SHARD, from: { type: 'TRIM_HORIZON' as const }, signal });
+
+  it('throws the reason on the next call instead of the rest of the event already received', async () => {
+    const fake = streamingFetch([eventStreamResponse([eventMessage([wireRecord('1', 'a'), wireRecord('2', 'b'), wireRecord('3', 'c')], '3')], { then: 'hang' }).response]);
+    const controller = new AbortController();
+    const iterator = readShardEnhanced(client(fake), shardOptions(controller.signal));
+    expect((await iterator.next()).value).toMatchObject({ sequenceNumber: '1' });
+    const reason = new Error('stop');
+    controller.abort(reason);
+    // Before the fix: records 2 and 3, then the reason.
+    await expect(iterator.next()).rejects.toBe(reason);
+  });
+
+  it('throws the reason on the next call instead of ending when the shard end was held', async () => {
+    const last = eventMessage([wireRecord('1', 'a')], null, { childShards: [childShard('shardId-000000000001', [READ_SHARD])] });
+    const fake = streamingFetch([eventStreamResponse([last]).response]);
+    const controller = new AbortController();
+    const iterator = readShardEnhanced(client(fake), shardOptions(controller.signal));
+    expect((await iterator.next()).value).toMatchObject({ sequenceNumber: '1' });
+    const reason = new Error('stop');
+    controller.abort(reason);
+    // Before the fix: { done: true, value: { childShards: [shardId-000000000001] } }.
+    await expect(iterator.next()).rejects.toBe(reason);
+
+    const batchController = new AbortController();
+    const batches = readShardEnhancedBatches(client(streamingFetch([eventStreamResponse([last]).response])), shardOptions(batchController.signal));
+    expect((await batches.next()).value).toMatchObject({ isShardEnd: true });
+    batchController.abort(reason);
+    await expect(batches.next()).rejects.toBe(reason);
+  });
+
+  it('hands out no event that arrived in the same chunk as the one held', async () => {
+    // Two events in one read, as a socket returns them once the reader fell behind.
+    const first = eventMessage([wireRecord('1', 'a')], '1');
+    const second = eventMessage([wireRecord('2', 'b')], '2');
+    const both = new Uint8Array(first.length + second.length);
+    both.set(first);
+    both.set(second, first.length);
+    const stream = eventStreamResponse([both], { then: 'hang' });
+    const controller = new AbortController();
+    const batches = readShardEnhancedBatches(client(streamingFetch([stream.response])), shardOptions(controller.signal));
+    expect((await batches.next()).value).toMatchObject({ records: [{ sequenceNumber: '1' }] });
+    const reason = new Error('stop');
+    controller.abort(reason);
+    // Before the fix: the batch of record 2.
+    await expect(batches.next()).rejects.toBe(reason);
+    expect(stream.cancelled).toBe(true);
   });
 });
