@@ -155,11 +155,11 @@ function takeAggregated(
 ): TakeResult {
   const aggregates = batch.aggregates!;
   const maxAggregate = options.aggregateMaxBytes!;
-  // In a shard's bucket every record may share an aggregate; while shards are unknown only records
-  // with the same hash key input are sure to share a shard (the KCL drops user records whose hash
-  // key is outside the shard the aggregate landed on).
+  // In a shard's bucket every record may share an aggregate; while shards are unknown (or the
+  // bucket's shard has closed) only records with the same hash key input are sure to share a shard
+  // (the KCL drops user records whose hash key is outside the shard the aggregate landed on).
   const explicitHashKey = explicitHashKeyOf(record);
-  const group = bucket.isShard ? '' : explicitHashKey !== undefined ? `h${explicitHashKey}` : `p${record.partitionKey}`;
+  const group = bucket.isShard && !bucket.stale ? '' : explicitHashKey !== undefined ? `h${explicitHashKey}` : `p${record.partitionKey}`;
   // Buffered records hold an offset, not a view: the view is made here, for the request only.
   const user: KplUserRecord = { partitionKey: record.partitionKey, explicitHashKey, data: recordData(record) };
   const current = open.get(group);

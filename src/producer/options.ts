@@ -17,8 +17,10 @@ export type ProducerOrdering = 'none' | 'per-key';
 export interface ProducerRetryEvent {
   /**
    * `partial-failure`: PutRecords answered 200 with failed entries (throttled or InternalFailure);
-   * only those are sent again. `request-failed`: the whole request failed after the client's own
-   * retries (throttling, 5xx, network, timeout). `unknown-outcome`: the answer cannot be matched to
+   * only those are sent again; so are the user records of an aggregated record stored, after a
+   * reshard, on a shard not known to hold their hash keys (code `WrongShard`: the KCL would drop
+   * them there). `request-failed`: the whole request failed after the client's own retries
+   * (throttling, 5xx, network, timeout). `unknown-outcome`: the answer cannot be matched to
    * the records (its `Records` count differs from the request), so all are sent again.
    */
   reason: 'partial-failure' | 'request-failed' | 'unknown-outcome';

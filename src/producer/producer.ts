@@ -34,7 +34,7 @@ import { checkRecordBytes } from '../record-size.ts';
 import { backoffDelay } from '../retry.ts';
 import { checkPutRecordsEntry, streamIdentityIssues } from '../put-validation.ts';
 import type { PutRecordsOutput } from '../shapes.ts';
-import { buildBatch, entryCount, type Batch } from './batch.ts';
+import { buildBatch, entryCount, type Aggregate, type Batch } from './batch.ts';
 import { DataCopier } from './data-copy.ts';
 import { KinesisProducerError, type ProducerFailureReason } from './errors.ts';
 import { KeyCache, type KnownKey } from './key-cache.ts';
@@ -123,6 +123,8 @@ const EMPTY = new Uint8Array(0);
 const FIRST_SHARD_MAP_WAIT_MS = 1_000;
 /** When nothing else would wake a stalled buffer, look again this soon (a safety net, not a poll). */
 const STALL_RECHECK_MS = 50;
+/** The code a user record goes again with when its aggregate landed on a shard not known to hold it (the KPL's "Wrong Shard"). */
+const WRONG_SHARD = 'WrongShard';
 
 const NO_FAILURES: Record<ProducerFailureReason, number> = {
   invalid: 0,
@@ -556,7 +558,7 @@ class KinesisProducer {
       const ceiling = isShard
         ? this.#config.shardRate
         : { recordsPerSecond: Number.POSITIVE_INFINITY, bytesPerSecond: Number.POSITIVE_INFINITY };
-      bucket = { id, isShard, queue: new RecordQueue(), limiter: new AdaptiveRateLimiter(ceiling, this.#clock()) };
+      bucket = { id, isShard, stale: false, queue: new RecordQueue(), limiter: new AdaptiveRateLimiter(ceiling, this.#clock()) };
       this.#buckets.set(id, bucket);
       this.#bucketOrder.push(bucket);
     }
@@ -852,6 +854,7 @@ class KinesisProducer {
     const codes: Record<string, number> = {};
     let retried = 0;
     let staleMap = false;
+    let wrongShard: Error | undefined;
     const aggregates = batch.aggregates;
     for (let i = 0; i < results.length; i++) {
       const result = results[i]!;
@@ -862,7 +865,11 @@ class KinesisProducer {
       const { ErrorCode: code, ShardId: shardId, SequenceNumber: sequenceNumber } = result;
       if (code === undefined && shardId !== undefined && sequenceNumber !== undefined) {
         bucket.limiter.onSuccess();
-        if (bucket.isShard && shardId !== bucket.id) staleMap = true;
+        const moved = bucket.isShard && shardId !== bucket.id;
+        if (moved) {
+          staleMap = true;
+          bucket.stale = true;
+        }
         if (plain !== undefined) {
           this.#succeed(plain, { shardId, sequenceNumber, attempts: plain.attempts });
           continue;
@@ -870,6 +877,19 @@ class KinesisProducer {
         const records = aggregate!.records;
         for (let index = 0; index < records.length; index++) {
           const record = records[index]!;
+          // Cut with a stale map, the aggregate may hold records of several shards (a split), yet
+          // it was stored whole on the shard of its own hash key, where the KCL drops each user
+          // record whose hash key is outside the shard: those would be reported stored and never
+          // read. As the KPL does, they go again, unless the map shows they belong there.
+          // https://github.com/awslabs/amazon-kinesis-producer/blob/master/aws/kinesis/core/retrier.cc (succeed_if_correct_shard)
+          // https://github.com/awslabs/amazon-kinesis-client/issues/343
+          if (moved && aggregate!.aggregated && !this.#belongsTo(shardId, record, aggregate!)) {
+            wrongShard ??= new Error(`stored in an aggregated record on ${shardId}, a shard the producer's shard map does not show holding its hash key (the stream was resharded)`);
+            codes[WRONG_SHARD] = (codes[WRONG_SHARD] ?? 0) + 1;
+            this.#noteFault(record, WRONG_SHARD, wrongShard);
+            if (this.#retry(record, now)) retried++;
+            continue;
+          }
           const stored: PutResult = aggregate!.aggregated
             ? { shardId, sequenceNumber, attempts: record.attempts, subSequenceNumber: index }
             : { shardId, sequenceNumber, attempts: record.attempts };
@@ -909,6 +929,19 @@ class KinesisProducer {
       bucket.limiter.onFailure(now, backoffDelay(bucket.limiter.failures + 1, config.baseDelayMs, config.maxDelayMs, config.random));
     }
     if (retried > 0) this.#emitRetry({ reason: 'partial-failure', records: retried, codes });
+  }
+
+  /**
+   * Whether a user record of an aggregate stored on `shardId` is sure to be in that shard's hash key
+   * range: it has the aggregate's own hash key (which placed it), or the shard map places it there.
+   */
+  #belongsTo(shardId: string, record: BufferedRecord, aggregate: Aggregate): boolean {
+    const explicitHashKey = explicitHashKeyOf(record);
+    if (aggregate.explicitHashKey !== undefined ? explicitHashKey === aggregate.explicitHashKey : explicitHashKey === undefined && record.partitionKey === aggregate.partitionKey) {
+      return true;
+    }
+    const map = this.#shardMap;
+    return map !== undefined && map.isReady && shardOf(map, record, explicitHashKey === undefined ? this.#hashHigh(record) : undefined) === shardId;
   }
 
   #onRequestError(batch: Batch, error: unknown): void {

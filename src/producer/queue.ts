@@ -248,4 +248,10 @@ export interface Bucket {
   readonly limiter: AdaptiveRateLimiter;
   /** Whether the bucket's records are known to share a shard (false for the stream-wide bucket). */
   readonly isShard: boolean;
+  /**
+   * Set once one of its records landed on another shard: the shard has closed (a split or merge),
+   * and its records may now belong to several shards, so they share an aggregate only with records
+   * of the same hash key (as in the stream-wide bucket) until a new shard map moves them away.
+   */
+  stale: boolean;
 }
