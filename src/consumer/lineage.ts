@@ -33,8 +33,6 @@ export interface ShardNode extends ShardInfo {
   checkpoint: Checkpoint | undefined;
   /** Where reading starts; set when `waiting`. */
   start: StartPosition | undefined;
-  /** `start` is the stream's `from` (not a checkpoint, not TRIM_HORIZON after a parent). */
-  fromPolicy: boolean;
 }
 
 /** A listed shard's id, parents (both after a merge) and whether it is closed. */
@@ -84,27 +82,30 @@ export function createLineage(from: StreamStartPosition): Lineage {
     if (checkpoint) {
       const after = startPositionAfter(checkpoint);
       if (after === undefined || checkpoint.sequenceNumber === SHARD_END) node.state = 'done';
-      else Object.assign(node, { state: 'waiting', start: after, fromPolicy: false });
+      else Object.assign(node, { state: 'waiting', start: after });
       return true;
     }
     const parents = presentParents(node);
     if (!parents.every(isDecided)) return false;
     const readParents = parents.filter((p) => p.state !== 'skipped');
     if (readParents.length > 0) {
-      // Records of the children come after all of the parents'. With AT_TIMESTAMP, children of
-      // parents that started at the timestamp start there too (a parent may have closed before it).
-      const inherit = from.type === 'AT_TIMESTAMP' && readParents.every((p) => p.fromPolicy);
-      Object.assign(node, { state: 'waiting', start: inherit ? from : { type: 'TRIM_HORIZON' }, fromPolicy: inherit });
+      // Records of the children come after all of the parents', so a child read after its parents
+      // starts at its oldest record (LATEST would lose what was put to it before it was reached).
+      // Under AT_TIMESTAMP it starts at the timestamp, also when its parents finished in an earlier
+      // run (SHARD_END): if a parent closed after the timestamp, every record of the child is after
+      // it; if before, the child's records before it are out of range, and a resumed run yielded
+      // them (found by test/unit/consumer-invariants.test.ts and enhanced-invariants.test.ts).
+      Object.assign(node, { state: 'waiting', start: from.type === 'AT_TIMESTAMP' ? from : { type: 'TRIM_HORIZON' } });
       return true;
     }
     if (from.type === 'LATEST') {
       // LATEST applies to the shards open when reading starts; a shard that appears later is new,
       // so all of it is read.
       if (node.atStart && node.closed) node.state = 'skipped';
-      else Object.assign(node, { state: 'waiting', start: node.atStart ? from : { type: 'TRIM_HORIZON' }, fromPolicy: node.atStart });
+      else Object.assign(node, { state: 'waiting', start: node.atStart ? from : { type: 'TRIM_HORIZON' } });
       return true;
     }
-    Object.assign(node, { state: 'waiting', start: from, fromPolicy: true });
+    Object.assign(node, { state: 'waiting', start: from });
     return true;
   };
 
@@ -114,7 +115,7 @@ export function createLineage(from: StreamStartPosition): Lineage {
       const added: ShardNode[] = [];
       for (const info of shards) {
         if (nodes.has(info.shardId)) continue;
-        const node: ShardNode = { ...info, state: 'loading', atStart, checkpoint: undefined, start: undefined, fromPolicy: false };
+        const node: ShardNode = { ...info, state: 'loading', atStart, checkpoint: undefined, start: undefined };
         nodes.set(info.shardId, node);
         added.push(node);
       }

@@ -23,8 +23,8 @@ export interface ReadStreamOptions extends StreamRef, ShardPollingOptions {
   /**
    * Where shards without a checkpoint start. `TRIM_HORIZON`: the oldest record of every shard,
    * oldest shards first. `LATEST`: new records only (shards already closed are skipped).
-   * `AT_TIMESTAMP`: records that arrived at or after the time. Children of a shard read in this
-   * run always continue where their parents ended.
+   * `AT_TIMESTAMP`: records that arrived at or after the time. A child of a shard that was read
+   * (in this run or an earlier one) starts at its oldest record, under `AT_TIMESTAMP` at the time.
    */
   from: StreamStartPosition;
   /** Stops reading: pending requests and waits are cancelled and the iterator throws the signal's reason. */

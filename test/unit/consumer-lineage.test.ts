@@ -68,7 +68,9 @@ describe('createLineage', () => {
     expect(view()).toMatchObject({ s9: 'waiting:TRIM_HORIZON' });
   });
 
-  it('resumes after checkpoints, treats SHARD_END as done, and starts children of checkpointed parents at TRIM_HORIZON', () => {
+  it('resumes after checkpoints, treats SHARD_END as done, and starts children of checkpointed parents at the timestamp under AT_TIMESTAMP', () => {
+    // A resumed AT_TIMESTAMP run must not yield a child's records from before the timestamp, which
+    // the first run skipped (consumer-invariants.test.ts and enhanced-invariants.test.ts found it).
     const timestamp = new Date('2026-12-01T00:00:00Z');
     const { lineage, view } = plan({ type: 'AT_TIMESTAMP', timestamp }, RESHARDED, {
       s0: { sequenceNumber: SHARD_END },
@@ -77,12 +79,24 @@ describe('createLineage', () => {
     expect(view()).toEqual({
       s0: 'done',
       s1: 'waiting:AFTER_SEQUENCE_NUMBER',
+      s2: 'waiting:AT_TIMESTAMP',
+      s3: 'waiting:AT_TIMESTAMP',
+      s4: 'waiting:AT_TIMESTAMP',
+    });
+    expect(lineage.nodes.get('s1')!.start).toEqual({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: '11', subSequenceNumber: 2 });
+    expect(lineage.nodes.get('s4')!.start).toEqual({ type: 'AT_TIMESTAMP', timestamp });
+    expect(lineage.takeReady().map((n) => n.shardId)).toEqual(['s1', 's2', 's3']);
+  });
+
+  it.each([{ type: 'TRIM_HORIZON' }, { type: 'LATEST' }] as const)('starts children of checkpointed parents at TRIM_HORIZON under $type', (from) => {
+    const { view } = plan(from, RESHARDED, { s0: { sequenceNumber: SHARD_END }, s1: { sequenceNumber: '11', subSequenceNumber: 2 } });
+    expect(view()).toEqual({
+      s0: 'done',
+      s1: 'waiting:AFTER_SEQUENCE_NUMBER',
       s2: 'waiting:TRIM_HORIZON',
       s3: 'waiting:TRIM_HORIZON',
       s4: 'waiting:TRIM_HORIZON',
     });
-    expect(lineage.nodes.get('s1')!.start).toEqual({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: '11', subSequenceNumber: 2 });
-    expect(lineage.takeReady().map((n) => n.shardId)).toEqual(['s1', 's2', 's3']);
   });
 
   it('starts children of shards started at a timestamp at the same timestamp', () => {
