@@ -5,6 +5,7 @@
  * Limits: 5 GetRecords calls and 2 MiB per second per shard; a call that returns 10 MiB uses up
  * the next 5 seconds. https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
  */
+import { isKinesisRetryQuotaExceededError } from '../errors.ts';
 import { sleep } from '../internal/sleep.ts';
 import { SHARD_READ_BYTES_PER_SECOND, SHARD_READ_CALLS_PER_SECOND } from '../limits.ts';
 
@@ -110,6 +111,16 @@ export function idleDelay(count: number, polling: ResolvedPolling): number {
 export function failureDelay(count: number, polling: ResolvedPolling): number {
   const step = Math.min(polling.maxThrottleDelayMs, polling.throttleDelayMs * 2 ** Math.min(count - 1, 30));
   return Math.floor(step / 2 + polling.random() * (step / 2));
+}
+
+/**
+ * The failure a reader judges a failed call by. Once the client's shared retry quota is spent it
+ * throws KinesisRetryQuotaExceededError (retryable: false) around the real fault, its `cause`: the
+ * quota keeps the client from a retry storm, but a throttle or a 500 behind it is still worth
+ * waiting out with the reader's own backoff, where the error itself would end a long read.
+ */
+export function unwrapRetryQuotaError(error: unknown): unknown {
+  return isKinesisRetryQuotaExceededError(error) ? error.cause : error;
 }
 
 /**

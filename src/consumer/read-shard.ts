@@ -5,12 +5,12 @@
  * https://docs.aws.amazon.com/streams/latest/dev/developing-consumers-with-sdk.html
  */
 import { getClockOffset, type KinesisClient } from '../client.ts';
-import { isKinesisError, isKinesisRetryQuotaExceededError, isKinesisServiceError } from '../errors.ts';
+import { isKinesisError, isKinesisServiceError } from '../errors.ts';
 import { sleep } from '../internal/sleep.ts';
 import { getRecords } from '../operations/get-records.ts';
 import { getShardIterator } from '../operations/get-shard-iterator.ts';
 import type { ChildShard, KinesisRecord } from '../shapes.ts';
-import { createFailureBackoff, idleDelay, nextCallTime, resolvePolling, type ShardPollingOptions } from './polling.ts';
+import { createFailureBackoff, idleDelay, nextCallTime, resolvePolling, unwrapRetryQuotaError, type ShardPollingOptions } from './polling.ts';
 import { checkStartPosition, checkStreamRef, shardIteratorInput, type StartPosition, type StreamRef } from './position.ts';
 import { deaggregateRecord, plainRecord, type ConsumerRecord } from './record.ts';
 
@@ -57,17 +57,13 @@ type FailureKind = 'expired' | 'throttling' | 'transient' | 'fatal';
 
 /** How a shard reader (and the stream reader's listings) treat a failed call. */
 export function failureKind(error: unknown): FailureKind {
-  if (isKinesisServiceError(error)) {
-    if (error.code === 'ExpiredIteratorException') return 'expired';
-    if (error.kind === 'throttling') return 'throttling';
-    return error.retryable ? 'transient' : 'fatal';
+  const failure = unwrapRetryQuotaError(error);
+  if (isKinesisServiceError(failure)) {
+    if (failure.code === 'ExpiredIteratorException') return 'expired';
+    if (failure.kind === 'throttling') return 'throttling';
+    return failure.retryable ? 'transient' : 'fatal';
   }
-  // The client stopped retrying to protect its quota: what failed is still worth waiting out.
-  if (isKinesisRetryQuotaExceededError(error)) {
-    const cause = failureKind(error.cause);
-    return cause === 'throttling' ? 'throttling' : cause === 'fatal' ? 'fatal' : 'transient';
-  }
-  return isKinesisError(error) && error.retryable ? 'transient' : 'fatal';
+  return isKinesisError(failure) && failure.retryable ? 'transient' : 'fatal';
 }
 
 function recordBytes(records: readonly KinesisRecord[]): number {

@@ -6,7 +6,6 @@
  * https://docs.aws.amazon.com/streams/latest/dev/shared-throughput-kcl-consumers.html
  */
 import type { KinesisClient } from '../client.ts';
-import { isKinesisError } from '../errors.ts';
 import { sleep } from '../internal/sleep.ts';
 import { listAllShards } from '../paginate.ts';
 import { SHARD_END, type CheckpointStore } from './checkpoints.ts';
@@ -209,8 +208,11 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
               await sleep(refreshEvery, signal);
               await refresh(false);
             } catch (error) {
-              // Retryable failures wait for the next round; the client already retried them.
-              if (!signal.aborted && !(isKinesisError(error) && error.retryable)) failInBackground(error);
+              // Retryable failures wait for the next round; the client already retried them. Judged
+              // as the listings a shard end waits for are: by its cause when the retry quota is
+              // spent, where one ListShards 500 used to end the iteration (found by
+              // test/unit/enhanced-invariants.test.ts).
+              if (!signal.aborted && failureKind(error) === 'fatal') failInBackground(error);
             }
           }
         })(),

@@ -6,8 +6,8 @@
  * https://docs.aws.amazon.com/streams/latest/dev/building-enhanced-consumers-api.html
  */
 import { getClockOffset, type KinesisClient } from '../client.ts';
-import { KinesisError, isKinesisError, isKinesisRetryQuotaExceededError, isKinesisServiceError } from '../errors.ts';
-import { createFailureBackoff, resolvePolling, type ShardPollingOptions } from '../consumer/polling.ts';
+import { KinesisError, isKinesisError, isKinesisServiceError } from '../errors.ts';
+import { createFailureBackoff, resolvePolling, unwrapRetryQuotaError, type ShardPollingOptions } from '../consumer/polling.ts';
 import { checkStartPosition, type StartPosition, type StreamRef } from '../consumer/position.ts';
 import { recordsOf, type ShardBatch, type ShardEnd } from '../consumer/read-shard.ts';
 import { deaggregateRecord, plainRecord, type ConsumerRecord } from '../consumer/record.ts';
@@ -40,18 +40,15 @@ const LATEST_RENEWAL_MARGIN_MS = 5_000;
 type FailureKind = 'throttling' | 'transient' | 'fatal';
 
 function failureKind(error: unknown): FailureKind {
-  if (isKinesisServiceError(error)) {
+  const failure = unwrapRetryQuotaError(error);
+  if (isKinesisServiceError(failure)) {
     // ResourceInUseException: the previous subscription to this shard is still held (AWS keeps it
     // for a few seconds after a dropped connection); LimitExceededException: more than one
     // subscribe call per second. Both pass with time.
-    if (error.code === 'ResourceInUseException' || error.code === 'LimitExceededException' || error.kind === 'throttling') return 'throttling';
-    return error.retryable ? 'transient' : 'fatal';
+    if (failure.code === 'ResourceInUseException' || failure.code === 'LimitExceededException' || failure.kind === 'throttling') return 'throttling';
+    return failure.retryable ? 'transient' : 'fatal';
   }
-  if (isKinesisRetryQuotaExceededError(error)) {
-    const cause = failureKind(error.cause);
-    return cause === 'fatal' ? 'fatal' : cause;
-  }
-  return isKinesisError(error) && error.retryable ? 'transient' : 'fatal';
+  return isKinesisError(failure) && failure.retryable ? 'transient' : 'fatal';
 }
 
 /** The SubscribeToShard position for `from`; inside a KPL aggregate, start at it again. */

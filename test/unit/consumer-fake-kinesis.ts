@@ -54,7 +54,8 @@ export interface FakeKinesis {
   /** The next this many GetRecords answers are empty pages behind the tip (a gap), iterator unchanged. */
   gapPages: number;
   fetch: typeof fetch;
-  client(options?: { maxAttempts?: number }): KinesisClient;
+  /** A client of this fake; `quota` is the client's retry quota (its default when undefined). */
+  client(options?: { maxAttempts?: number; quota?: number }): KinesisClient;
   put(shardId: string, partitionKey: string, data: string | Uint8Array, arrival?: number): string;
   addShard(parents?: string[]): FakeShard;
   split(shardId: string): [FakeShard, FakeShard];
@@ -230,7 +231,7 @@ export function createFakeKinesis(shardCount = 1): FakeKinesis {
         credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
         endpoint: 'https://kinesis.us-east-1.amazonaws.com',
         fetch: fake.fetch,
-        retry: { maxAttempts: options.maxAttempts ?? 1 },
+        retry: { maxAttempts: options.maxAttempts ?? 1, ...(options.quota === undefined ? {} : { quota: options.quota }) },
       });
     },
     put(shardId, partitionKey, data, arrival = Date.now()) {

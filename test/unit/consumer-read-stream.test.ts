@@ -277,6 +277,25 @@ describe('readStream', () => {
     expect(step.done ? undefined : [step.value.shardId, recordText(step.value)]).toEqual([added.id, 'x0']);
   });
 
+  it('waits for the next periodic listing after a ListShards failure with the retry quota spent', async () => {
+    // With the shared retry quota spent, the client throws KinesisRetryQuotaExceededError
+    // (retryable: false) around the 500; the periodic listing judged that error, not its cause, and
+    // one failed listing ended the iteration. The polling twin of enhanced-invariants.test.ts's
+    // 'a periodic ListShards failure with the retry quota spent waits for the next round'.
+    const fake = createFakeKinesis(1);
+    fake.faults = [{ operation: 'ListShards', status: 500, type: 'InternalFailure', when: () => fake.callsOf('ListShards').length === 2 }];
+    const iterator = readStream(fake.client({ maxAttempts: 3, quota: 0 }), options({ shardRefreshIntervalMs: 5 }));
+    const first = iterator.next();
+    while (fake.callsOf('ListShards').length < 2) await realDelay(2);
+    // Only a listing after the failed one finds this shard.
+    const added = fake.addShard();
+    fake.put(added.id, 'x', 'x0');
+    const step = await first;
+    await iterator.return();
+    expect(step.done ? undefined : [step.value.shardId, recordText(step.value)]).toEqual([added.id, 'x0']);
+    expect(fake.callsOf('ListShards').length).toBeGreaterThanOrEqual(3);
+  });
+
   it('ends when every shard is closed and read', async () => {
     const fake = createFakeKinesis(1);
     fake.put(shardIdOf(0), 'k', 'k0');
