@@ -6,8 +6,8 @@
 // Delivery is at-least-once. Events go to a localStorage outbox synchronously when they happen
 // (synchronous matters at `pagehide`, where an IndexedDB transaction may never commit), and leave it
 // only when the Worker acknowledges them (accepted or rejected). In-flight marks live in memory
-// only, so a new page load resends whatever was not acknowledged, with the same ids; consumers
-// dedupe by `id`. The wire contract is in ./event.ts.
+// only, so a page load that takes over an outbox resends whatever was not acknowledged, with the
+// same ids; consumers dedupe by `id`. The wire contract is in ./event.ts.
 import type { CollectResponse, TrackerEvent, TrackerEventType, TrackerProperties } from './event.ts';
 
 export type { CollectResponse, TrackerEvent, TrackerEventType, TrackerProperties } from './event.ts';
@@ -18,6 +18,8 @@ export interface TrackerStorage {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
   removeItem(key: string): void;
+  /** The name of the key at `index`, null past the last: how a page finds closed tabs' outboxes. */
+  key(index: number): string | null;
 }
 
 /** Options for {@link createTracker}. */
@@ -81,14 +83,14 @@ export interface TrackerOptions {
    */
   flushIntervalMs?: number;
   /**
-   * Bound of the outbox; when full the oldest events are dropped (counted in
-   * {@link Tracker.dropped}, with a console warning).
+   * Bound of a page's outbox, also when it takes over closed tabs' outboxes; when full the oldest
+   * events are dropped (counted in {@link Tracker.dropped}, with a console warning).
    * @default 1_000
    */
   maxOutboxEvents?: number;
   /**
-   * Prefix of the storage keys (`<prefix>:q` outbox, `:aid` anonymous id, `:sid` session,
-   * `:uid` user id).
+   * Prefix of the storage keys (`<prefix>:q:<page id>` a page's outbox, `:aid` anonymous id,
+   * `:sid` session, `:uid` user id).
    * @default 'kinesis-edge'
    */
   storageKey?: string;
@@ -101,9 +103,9 @@ export interface TrackerOptions {
   /** @default globalThis.fetch */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
   /**
-   * Where ids and the outbox persist. When it throws (quota, blocked storage) the values are
-   * kept in memory for this page: events only memory holds are lost when the page unloads before
-   * they are sent, and another tab's events can be overwritten when a later write succeeds.
+   * Where ids and outboxes persist. When it throws (quota, blocked storage) the values are kept
+   * in memory for this page: events only memory holds are lost when the page unloads before they
+   * are sent.
    * @default localStorage
    */
   storage?: TrackerStorage;
@@ -134,13 +136,20 @@ export interface Tracker {
   disable(): void;
   /** With `requireConsent`: starts storing and sending (and records a page view). */
   grantConsent(): void;
-  /** Stops storing and sending, and deletes the stored ids and the outbox. */
+  /**
+   * Stops storing and sending, and deletes the stored ids and outboxes: this page's and those of
+   * other tabs (a tab still open stores its own again when it next records or is answered, until
+   * its page revokes consent too).
+   */
   revokeConsent(): void;
-  /** Removes listeners and timers and restores `history`; unacknowledged events stay stored. */
+  /**
+   * Removes listeners and timers and restores `history`; unacknowledged events stay stored, for
+   * the next page load to send.
+   */
   destroy(): void;
   /**
-   * Events removed without reaching Kinesis since creation: outbox overflow, events the Worker
-   * rejected, a single event answered 413.
+   * Events removed without reaching Kinesis since creation: outbox overflow (also of outboxes this
+   * page took over), events the Worker rejected, a single event answered 413.
    */
   readonly dropped: number;
 }
@@ -153,6 +162,10 @@ export interface Tracker {
 const KEEPALIVE_BUDGET = 65_536;
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_CAP_MS = 60_000;
+// An outbox its page has not written for this long belongs to a tab that closed without `pagehide`
+// (a crash; mobile browsers kill background tabs without it:
+// https://developer.chrome.com/docs/web-platform/page-lifecycle-api#advice-hidden).
+const ABANDONED_OUTBOX_MS = 300_000;
 
 /**
  * Starts a clickstream tracker that posts batches of {@link TrackerEvent} to your ingest Worker.
@@ -225,6 +238,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     try {
       storage!.setItem(key, JSON.stringify(value));
       delete memory[key];
+      return true;
     } catch {
       memory[key] = JSON.stringify(value);
     }
@@ -236,18 +250,55 @@ export function createTracker(options: TrackerOptions): Tracker {
       storage!.removeItem(key);
     } catch {}
   };
-  // The outbox is read from storage on every use rather than cached, so that tabs of the same site
-  // share it: another tab's events are sent by whichever tab flushes next (at worst twice). That
-  // holds while the tabs' writes take turns: localStorage has no lock across tabs
-  // (https://html.spec.whatwg.org/multipage/webstorage.html#introduction-15), and two tabs writing
-  // at the same moment, or a tab whose outbox write failed writing its memory copy back later, can
-  // drop the other tab's events (the it.fails cases of test/unit/tracker-invariants.test.ts).
-  const outbox = (): TrackerEvent[] => read('q') ?? [];
+  // Each page load keeps its outbox in memory and writes it whole, under a key of its own:
+  // localStorage has no lock across tabs
+  // (https://html.spec.whatwg.org/multipage/webstorage.html#introduction-15), so a read-modify-write
+  // of one shared key lost one tab's events when two tabs wrote within the moment a write takes to
+  // reach the other, or when a tab wrote back its memory copy after a failed write (found by
+  // test/unit/tracker-invariants.test.ts). The time of the write goes with the events; 0 marks a
+  // page that is gone (pagehide, destroy()), whose outbox the next page to start or flush takes over
+  // (adopt). An empty outbox is erased rather than written, so that after revokeConsent() a late
+  // answer leaves nothing behind.
+  const box = 'q:' + uuid();
+  let queue: TrackerEvent[] = [];
+  const save = (at = live ? now() : 0) => (queue.length ? write(box, [at, queue]) : (erase(box), true));
+  const outboxes = () => {
+    const keys: string[] = [];
+    try {
+      for (let i = 0, key; (key = storage!.key(i)) != null; i++) key.startsWith(storageKey + ':q:') && keys.push(key.slice(storageKey.length + 1));
+    } catch {}
+    return keys;
+  };
+  // Makes the newest maxOutboxEvents of `events` the outbox; returns how many it left out.
+  const bound = (events: TrackerEvent[]) => events.length - (queue = events.slice(-maxOutboxEvents)).length;
+  const drop = (count: number) => count && console.warn(`tracker: outbox full, dropped ${count} oldest events (${(dropped += count)} so far)`);
+  // Takes over the outboxes of pages that are gone: marked so, or not written for
+  // ABANDONED_OUTBOX_MS. Their events go in front of this page's (they are older), less the ids it
+  // holds already, and their keys are erased once this page's outbox holding them is stored; when
+  // that write fails (quota) nothing changes, and a page that can write takes them over. A tab
+  // thought gone that is in fact open (its sends failing, or disabled, all that time) stores its
+  // events again when it next saves: they are sent twice, never lost.
+  const adopt = () => {
+    const kept = queue;
+    const ids = new Set(kept.map((event) => event.id));
+    const adopted: TrackerEvent[] = [];
+    const taken: string[] = [];
+    for (const key of outboxes()) {
+      const [at, events] = read(key) ?? [];
+      // A key gone since it was listed reads as no time, and is skipped.
+      if (key == box || !(now() - at >= ABANDONED_OUTBOX_MS)) continue;
+      for (const event of events) ids.has(event.id) || (ids.add(event.id), adopted.push(event));
+      taken.push(key);
+    }
+    if (!taken.length) return;
+    const over = bound([...adopted, ...kept]);
+    if (!save()) return (queue = kept);
+    drop(over);
+    for (const key of taken) erase(key);
+  };
   const acknowledge = (ids: Set<string>) => {
-    const events = outbox().filter((event) => !ids.has(event.id));
-    // An empty outbox is erased rather than written, so that after revokeConsent() a late answer
-    // leaves nothing behind.
-    events.length ? write('q', events) : erase('q');
+    queue = queue.filter((event) => !ids.has(event.id));
+    save();
   };
   const usable = () => live && enabled && consented;
 
@@ -261,13 +312,13 @@ export function createTracker(options: TrackerOptions): Tracker {
     timer = usable() ? setTimeout(flush, Math.min(ms, 2e9)) : undefined;
   };
 
-  const check = (events = outbox()) => {
+  const check = () => {
     // A beaconed event stays marked in flight for the rest of the page (see dispatch); forget the
-    // marks of events that have left the outbox since (sent by another tab, or dropped for
-    // overflow), or a long-lived page that beacons piles them up without bound.
-    const ids = new Set(events.map((event) => event.id));
+    // marks of events that have left the outbox since (dropped for overflow), or a long-lived page
+    // that beacons piles them up without bound.
+    const ids = new Set(queue.map((event) => event.id));
     for (const id of inFlight) ids.has(id) || inFlight.delete(id);
-    const pending = events.filter((event) => !inFlight.has(event.id));
+    const pending = queue.filter((event) => !inFlight.has(event.id));
     if (pending.length >= maxBatchEvents || byteLength(JSON.stringify(pending)) >= maxBatchBytes) flush();
     else if (pending.length && !timer) arm(flushIntervalMs);
   };
@@ -284,8 +335,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     if ((hash >>> 0) / 2 ** 32 >= sampleRate) return;
     let anonymousId = read('aid');
     if (!anonymousId) write('aid', (anonymousId = uuid()));
-    const events = outbox();
-    events.push({
+    queue.push({
       id: uuid(),
       type,
       name: name.slice(0, 128),
@@ -298,14 +348,9 @@ export function createTracker(options: TrackerOptions): Tracker {
       viewport: { w: innerWidth, h: innerHeight },
       properties,
     });
-    const over = events.length - maxOutboxEvents;
-    if (over > 0) {
-      events.splice(0, over);
-      dropped += over;
-      console.warn(`tracker: outbox full, dropped ${over} oldest events (${dropped} so far)`);
-    }
-    write('q', events);
-    check(events);
+    drop(bound(queue));
+    save();
+    check();
   };
 
   const post = async (batch: TrackerEvent[], body: string, bytes: number): Promise<void> => {
@@ -390,9 +435,10 @@ export function createTracker(options: TrackerOptions): Tracker {
     const posts: Promise<void>[] = [];
     const wait = retryAt - now();
     if (!usable()) return Promise.resolve();
+    adopt();
     if (wait > 0) arm(wait);
     else {
-      const pending = outbox().filter((event) => !inFlight.has(event.id));
+      const pending = queue.filter((event) => !inFlight.has(event.id));
       for (let i = 0; i < pending.length; ) {
         const room = KEEPALIVE_BUDGET - keepaliveBytes;
         const batch: TrackerEvent[] = [];
@@ -426,12 +472,16 @@ export function createTracker(options: TrackerOptions): Tracker {
   };
 
   const start = () => {
+    adopt();
     if (trackPageViews) page();
     check();
   };
 
   listen(document, 'visibilitychange', () => document.visibilityState == 'hidden' && flush(true));
-  listen(window, 'pagehide', () => flush(true));
+  listen(window, 'pagehide', () => {
+    flush(true);
+    save(0);
+  });
   listen(window, 'online', () => {
     retryAt = 0;
     flush();
@@ -487,11 +537,13 @@ export function createTracker(options: TrackerOptions): Tracker {
     revokeConsent() {
       consented = false;
       stop();
-      for (const key of ['q', 'aid', 'sid', 'uid']) erase(key);
+      queue = [];
+      for (const key of [box, ...outboxes(), 'aid', 'sid', 'uid']) erase(key);
     },
     destroy() {
       live = false;
       stop();
+      save();
       for (const remove of listeners) remove();
     },
     get dropped() {

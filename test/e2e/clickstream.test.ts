@@ -13,7 +13,8 @@ import { createTestStream, readAllRecords } from '../support/kinesis-local.ts';
 import { CHROMIUM_ARGS } from '../runtimes/support/harness.ts';
 import { chromiumBinary, requireRuntime } from '../runtimes/support/runtimes.ts';
 
-const OUTBOX_KEY = 'kinesis-edge:q';
+// Each page load's outbox: `kinesis-edge:q:<page id>` holding `[written at, events]`.
+const OUTBOX_PREFIX = 'kinesis-edge:q:';
 // Written by the init script below: every event id the tracker ever put in its outbox.
 const ALL_IDS_KEY = 'e2e:ids';
 
@@ -83,8 +84,12 @@ async function openDemo(context: BrowserContext, path = '/'): Promise<Page> {
   return page;
 }
 
+/** The events of every outbox in the context's localStorage. */
 async function outbox(page: Page): Promise<TrackerEvent[]> {
-  return page.evaluate((key) => JSON.parse(localStorage.getItem(key) ?? '[]') as TrackerEvent[], OUTBOX_KEY);
+  return page.evaluate(
+    (prefix) => Object.keys(localStorage).flatMap((key) => (key.startsWith(prefix) ? (JSON.parse(localStorage.getItem(key)!) as [number, TrackerEvent[]])[1] : [])),
+    OUTBOX_PREFIX,
+  );
 }
 
 async function outboxEmpty(page: Page, what: string): Promise<void> {
@@ -138,20 +143,20 @@ describe.skipIf(CHROMIUM.path === undefined && !process.env.CI)('clickstream end
     observe(context);
     // Record every id that enters the outbox, across page loads (localStorage is per context).
     await context.addInitScript(
-      ({ outboxKey, allIdsKey }) => {
+      ({ outboxPrefix, allIdsKey }) => {
         const setItem = Storage.prototype.setItem;
         Storage.prototype.setItem = function (key: string, value: string) {
-          if (key === outboxKey) {
+          if (key.startsWith(outboxPrefix)) {
             try {
               const ids = new Set<string>(JSON.parse(this.getItem(allIdsKey) ?? '[]'));
-              for (const event of JSON.parse(value)) ids.add(event.id);
+              for (const event of JSON.parse(value)[1]) ids.add(event.id);
               setItem.call(this, allIdsKey, JSON.stringify([...ids]));
             } catch {}
           }
           return setItem.call(this, key, value);
         };
       },
-      { outboxKey: OUTBOX_KEY, allIdsKey: ALL_IDS_KEY },
+      { outboxPrefix: OUTBOX_PREFIX, allIdsKey: ALL_IDS_KEY },
     );
 
     // 1. Online: a page view, tracked clicks, SPA navigations, a custom event.

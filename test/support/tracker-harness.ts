@@ -121,13 +121,16 @@ export function memoryStorage(): TrackerStorage & { data: Map<string, string> } 
     removeItem: (key) => {
       data.delete(key);
     },
+    key: (index) => [...data.keys()][index] ?? null,
   };
 }
 
-/** The events in the stored outbox (key `kinesis-edge:q`). */
+/** Storage keys of the outboxes: one per page load, `kinesis-edge:q:<page id>`. */
+export const OUTBOX_PREFIX = 'kinesis-edge:q:';
+
+/** The events of every stored outbox (each `[written at, events]`), in the order of their keys. */
 export function storedOutbox(storage: { data: Map<string, string> }): TrackerEvent[] {
-  const raw = storage.data.get('kinesis-edge:q');
-  return raw === undefined ? [] : (JSON.parse(raw) as TrackerEvent[]);
+  return [...storage.data].flatMap(([key, raw]) => (key.startsWith(OUTBOX_PREFIX) ? (JSON.parse(raw) as [number, TrackerEvent[]])[1] : []));
 }
 
 /** A `navigator.sendBeacon` stand-in that records bodies and answers `accept(body)`. */

@@ -235,6 +235,121 @@ describe('tracker outbox', () => {
   });
 });
 
+describe('tracker outboxes of other tabs', () => {
+  // Each page load writes its outbox under a key of its own, as the tracker does:
+  // `kinesis-edge:q:<page id>` holding `[written at (0: the page is gone), events]`.
+  const event = (name: string): TrackerEvent => ({
+    id: `id-${name}`,
+    type: 'track',
+    name,
+    ts: Date.now(),
+    anonymousId: 'anonymous',
+    sessionId: 'session',
+    url: 'https://example.com/',
+    referrer: '',
+    viewport: { w: 800, h: 600 },
+    properties: {},
+  });
+  const storeOutbox = (page: string, writtenAt: number, events: TrackerEvent[]) => storage.setItem(`kinesis-edge:q:${page}`, JSON.stringify([writtenAt, events]));
+  const down = () => endpoint.answer(() => new TypeError('Failed to fetch'));
+  const up = () => endpoint.answer((events) => collectResponse({ accepted: events.map((event) => event.id) }));
+
+  it("sends a closed tab's events from the next page load at once, with their ids", async () => {
+    down();
+    const closed = start();
+    closed.track('a');
+    pageHide(); // the tab closes: its page marks its outbox gone
+    const [stored] = storedOutbox(storage);
+    up();
+    const next = start();
+    await next.flush();
+    expect(endpoint.requests.at(-1)!.events).toEqual([stored]);
+    expect(storedOutbox(storage)).toEqual([]);
+  });
+
+  it('leaves the outbox of an open tab to that tab', async () => {
+    down();
+    const open = start();
+    open.track('a');
+    const otherEndpoint = createEndpoint(() => new TypeError('Failed to fetch'));
+    const other = start({ fetch: otherEndpoint.fetch });
+    other.track('b');
+    // Both keep failing, within 5 minutes of a's last write.
+    await vi.advanceTimersByTimeAsync(240_000);
+    expect(otherEndpoint.requests.length).toBeGreaterThan(3);
+    expect(new Set(otherEndpoint.requests.flatMap((request) => names(request.events)))).toEqual(new Set(['b']));
+    expect(names(storedOutbox(storage)).sort()).toEqual(['a', 'b']);
+  });
+
+  it('takes over an outbox not written for 5 minutes (a tab killed without pagehide), not sooner', async () => {
+    storeOutbox('killed', Date.now(), [event('k1'), event('k2')]);
+    const tracker = start();
+    await vi.advanceTimersByTimeAsync(299_000);
+    tracker.track('a');
+    await tracker.flush();
+    expect(sentNames()).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    tracker.track('b');
+    await tracker.flush();
+    expect(sentNames()).toEqual(['a', 'k1', 'k2', 'b']);
+    expect(storage.data.has('kinesis-edge:q:killed')).toBe(false);
+  });
+
+  it('sends twice, never loses, the events of an open tab that had not written for 5 minutes', async () => {
+    down();
+    const idle = start();
+    idle.track('a1');
+    await vi.advanceTimersByTimeAsync(360_000);
+    const next = start(); // takes over a1: idle's sends have failed for 6 minutes, with no write
+    expect(names(storedOutbox(storage))).toEqual(['a1']);
+    idle.track('a2'); // idle stores its outbox again, a1 included
+    up();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(new Set(sentNames())).toEqual(new Set(['a1', 'a2']));
+    expect(new Set(endpoint.sentIds().filter((id, i) => sentNames()[i] === 'a1')).size).toBe(1);
+    expect(storedOutbox(storage)).toEqual([]);
+    next.destroy();
+  });
+
+  it('keeps the outboxes of closed tabs within maxOutboxEvents, counting and warning about the oldest it drops', () => {
+    down();
+    storeOutbox('first', 0, [event('f1'), event('f2'), event('f3')]);
+    storeOutbox('second', 0, [event('s1'), event('s2'), event('s3')]);
+    const tracker = start({ maxOutboxEvents: 4, maxBatchEvents: 100 });
+    expect(names(storedOutbox(storage))).toEqual(['f3', 's1', 's2', 's3']);
+    expect(tracker.dropped).toBe(2);
+    expect(warnings).toEqual(['tracker: outbox full, dropped 2 oldest events (2 so far)']);
+  });
+
+  it('leaves a closed tab\'s outbox in place while it cannot store its own, and takes it over once it can', async () => {
+    storeOutbox('closed', 0, [event('c')]);
+    const setItem = storage.setItem;
+    storage.setItem = () => {
+      throw new DOMException('quota', 'QuotaExceededError');
+    };
+    const tracker = start();
+    tracker.track('a');
+    await tracker.flush();
+    expect(sentNames()).toEqual(['a']);
+    expect(names(storedOutbox(storage))).toEqual(['c']);
+    storage.setItem = setItem;
+    tracker.track('b');
+    await tracker.flush();
+    expect(sentNames()).toEqual(['a', 'c', 'b']);
+    expect(storedOutbox(storage)).toEqual([]);
+  });
+
+  it('revokeConsent() deletes the outboxes of closed tabs too', () => {
+    storeOutbox('closed', 0, [event('c')]);
+    storeOutbox('open', Date.now(), [event('o')]);
+    const tracker = start({ requireConsent: true });
+    tracker.grantConsent();
+    tracker.track('a');
+    tracker.revokeConsent();
+    expect(storage.data.size).toBe(0);
+  });
+});
+
 describe('tracker keepalive budget', () => {
   // 30 events of ~4 KiB: about 120 KiB, almost twice the budget.
   const fill = (tracker: Tracker) => {

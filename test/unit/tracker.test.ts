@@ -196,7 +196,8 @@ describe('tracker consent', () => {
     tracker.track('kept');
     await tracker.flush();
     expect(endpoint.requests[0]!.events.map((event) => event.name)).toEqual(['/start', 'identify', 'kept']);
-    expect([...storage.data.keys()].sort()).toEqual(['kinesis-edge:aid', 'kinesis-edge:q', 'kinesis-edge:sid', 'kinesis-edge:uid']);
+    // The outbox key carries the page's id: kinesis-edge:q:<uuid>.
+    expect([...storage.data.keys()].map((key) => key.replace(/:q:[\w-]{36}$/, ':q:<page>')).sort()).toEqual(['kinesis-edge:aid', 'kinesis-edge:q:<page>', 'kinesis-edge:sid', 'kinesis-edge:uid']);
 
     tracker.revokeConsent();
     expect(storage.data.size).toBe(0);
@@ -393,6 +394,7 @@ describe('tracker lifecycle', () => {
         throw new DOMException('quota', 'QuotaExceededError');
       },
       removeItem: () => {},
+      key: () => null,
     };
     const tracker = start({ storage: broken });
     tracker.track('a');
