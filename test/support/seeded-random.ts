@@ -24,3 +24,17 @@ export function randomBytes(random: () => number, length: number): Uint8Array {
 export function randomInt(random: () => number, min: number, max: number): number {
   return min + Math.floor(random() * (max - min + 1));
 }
+
+/**
+ * FNV-1a, 32 bits, with the offset basis mixed with `seed`: randomness for a fault or an answer
+ * from what a call is rather than from when it arrived, so concurrency does not reorder the draws.
+ * http://www.isthe.com/chongo/tech/comp/fnv/index.html
+ */
+export function hash32(text: string, seed = 0): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}

@@ -94,7 +94,7 @@ import { getRecords } from '../../src/operations/get-records.ts';
 import { getShardIterator } from '../../src/operations/get-shard-iterator.ts';
 import { listShards } from '../../src/operations/list-shards.ts';
 import { bodyText } from '../support/fake-fetch.ts';
-import { randomInt, seededRandom } from '../support/seeded-random.ts';
+import { hash32, randomInt, seededRandom } from '../support/seeded-random.ts';
 import { createFakeKinesis } from './consumer-fake-kinesis.ts';
 
 const REPORT = process.env.CONSUMER_INVARIANTS_REPORT === '1';
@@ -121,16 +121,6 @@ const FIRST_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_57
 
 function pick<T>(random: () => number, values: readonly T[]): T {
   return values[Math.floor(random() * values.length)]!;
-}
-
-/** FNV-1a, 32 bits: per-call randomness from what the call is, not from when it arrived. */
-function hash32(text: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }
 
 const encoder = new TextEncoder();

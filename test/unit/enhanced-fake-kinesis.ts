@@ -36,7 +36,7 @@ import { createHash } from 'node:crypto';
 import { encodeEventStreamMessage } from '../../src/event-stream/decoder.ts';
 import { encodeAggregatedRecord } from '../../src/internal/kpl.ts';
 import { bodyText } from '../support/fake-fetch.ts';
-import { seededRandom } from '../support/seeded-random.ts';
+import { hash32, seededRandom } from '../support/seeded-random.ts';
 import { errorMessage, eventMessage, exceptionMessage, initialResponse } from '../support/event-stream-fake.ts';
 
 const MAX_HASH = (1n << 128n) - 1n;
@@ -193,16 +193,6 @@ export interface EnhancedFake {
   /** What a reader yields for `record`. */
   itemsOf(record: WorldRecord, deaggregate: boolean): ExpectedItem[];
   shardOfHash(hash: bigint): WorldShard;
-}
-
-/** FNV-1a, 32 bits. */
-function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }
 
 export function md5HashKey(partitionKey: string): bigint {

@@ -208,8 +208,9 @@ function makeCase(seed: number): CaseConfig {
     },
     client: { maxAttempts, timeoutMs: pick(r, [2_000, 10_000]), baseDelayMs: pick(r, [10, 100]), throttlingBaseDelayMs: pick(r, [50, 500]) },
     listPageSize: pick(r, [1, 2, 100]),
-    // ListShards failures are answered at most once in a row: readStream's own listings at a
-    // shard end are not retried beyond the client's attempts (see the report).
+    // ListShards failures are answered at most once in a row, and only when the client tries
+    // twice: readStream's first listing throws a failure the client does not retry (as intended;
+    // later listings wait and try again since c545846).
     listFailure: maxAttempts >= 2 && r() < 0.5 ? 0.2 : 0,
     model,
     faults,

@@ -60,7 +60,7 @@ import { decodeAggregatedRecord } from '../../src/internal/kpl.ts';
 import { ShardMap } from '../../src/producer/shard-map.ts';
 import { backoffDelay } from '../../src/retry.ts';
 import { awsError, bodyText, json, networkError } from '../support/fake-fetch.ts';
-import { randomInt, seededRandom } from '../support/seeded-random.ts';
+import { hash32, randomInt, seededRandom } from '../support/seeded-random.ts';
 import { createFakeKinesis, keysOnShard, md5HashKey, settle, type FakeKinesis, type FakeShard, type PutCall, type SentEntry } from './producer-fake-kinesis.ts';
 
 const agg = createRequire(import.meta.url)('aws-kinesis-agg') as {
@@ -426,16 +426,6 @@ function describeCase(config: CaseConfig): string {
 }
 
 // ---- helpers -------------------------------------------------------------------------------------
-
-/** FNV-1a, 32 bits. */
-function hash32(text: string, seed: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
 
 const isAggregated = (data: Uint8Array): boolean => data.length > 4 && data[0] === 0xf3 && data[1] === 0x89 && data[2] === 0x9a && data[3] === 0xc2;
 
