@@ -166,6 +166,10 @@ const BACKOFF_CAP_MS = 60_000;
 // (a crash; mobile browsers kill background tabs without it:
 // https://developer.chrome.com/docs/web-platform/page-lifecycle-api#advice-hidden).
 const ABANDONED_OUTBOX_MS = 300_000;
+// A request unanswered this long is given up and its events are sent again (fetch itself has no
+// time limit). The Worker answers within its record budget (8 s) and one Kinesis attempt (4 s):
+// worker-example/src/kinesis.ts.
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * Starts a clickstream tracker that posts batches of {@link TrackerEvent} to your ingest Worker.
@@ -366,6 +370,10 @@ export function createTracker(options: TrackerOptions): Tracker {
         headers: { 'content-type': 'text/plain;charset=UTF-8' },
         keepalive: bytes > 0,
         credentials: 'omit',
+        // AbortSignal.timeout is missing before Chrome 103, Firefox 100 and Safari 16, where a
+        // request waits for its answer as before
+        // (https://developer.mozilla.org/en-US/docs/Web/API/AbortSignal/timeout_static).
+        signal: AbortSignal.timeout?.(REQUEST_TIMEOUT_MS),
       });
       status = response.status;
       const header = response.headers.get('retry-after');
@@ -380,7 +388,7 @@ export function createTracker(options: TrackerOptions): Tracker {
         console.warn(`tracker: event ${id} rejected: ${reason}`);
       }
     } catch {
-      // A network error, or a body that is not a CollectResponse: nothing is acknowledged.
+      // A network error, a timeout, or a body that is not a CollectResponse: nothing is acknowledged.
     } finally {
       keepaliveBytes -= bytes;
       for (const event of batch) inFlight.delete(event.id);

@@ -581,6 +581,31 @@ describe('tracker retries', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('gives up on a request left unanswered for 30 s and sends its events again', async () => {
+    // AbortSignal.timeout runs on the platform's timers, which the fake clock does not drive: a
+    // stand-in with the same contract (aborts with a TimeoutError after `ms`).
+    vi.spyOn(AbortSignal, 'timeout').mockImplementation((ms) => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new DOMException('signal timed out', 'TimeoutError')), ms);
+      return controller.signal;
+    });
+    // A connection that stalls: no answer, until fetch's signal aborts it, as fetch does.
+    endpoint.answer((_, request) => new Promise((_, reject) => request.init.signal?.addEventListener('abort', () => reject(request.init.signal!.reason))));
+    const tracker = start();
+    tracker.track('a');
+    let answered = false;
+    void tracker.flush().then(() => (answered = true));
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(endpoint.requests).toHaveLength(1);
+    endpoint.answer((events) => collectResponse({ accepted: events.map((event) => event.id) }));
+    // The abort at 30 s, then the first backoff (0.5 x 1 s).
+    await vi.advanceTimersByTimeAsync(501);
+    expect(answered).toBe(true);
+    expect(times()).toEqual([0, 30_500]);
+    expect(endpoint.requests[1]!.events).toEqual(endpoint.requests[0]!.events);
+    expect(names(storedOutbox(storage))).toEqual([]);
+  });
+
   it('retries at once when the network comes back online', async () => {
     endpoint.answer(() => new TypeError('Failed to fetch'));
     const tracker = start({ random: () => 0.99 });

@@ -393,6 +393,8 @@ interface Plan {
 
 interface CaseReport {
   requests: number;
+  /** Requests the page gave up on (its 30 s timeout). */
+  aborted: number;
   beacons: number;
   stored: number;
   duplicates: number;
@@ -427,6 +429,13 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
   const jitterRandom = seededRandom(config.seed * 8 + 3);
   const idRandom = seededRandom(config.seed * 8 + 4);
   vi.spyOn(crypto, 'randomUUID').mockImplementation(() => uuid(idRandom));
+  // AbortSignal.timeout runs on the platform's timers, which the fake clock does not drive: a
+  // stand-in with the same contract, so that the tracker's request timeout fires in fake time.
+  vi.spyOn(AbortSignal, 'timeout').mockImplementation((ms) => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new DOMException('signal timed out', 'TimeoutError')), ms);
+    return controller.signal;
+  });
 
   const all: Tracked[] = [];
   const byName = new Map<string, Tracked>();
@@ -826,10 +835,23 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
     page.open.add(req);
     const plan = decide(req);
     req.outcome = plan.kind;
+    let aborted = false;
     return new Promise<Response>((resolve, reject) => {
+      // The tracker's timeout: the page gives the request up (a page that unloaded runs no timers).
+      init.signal?.addEventListener('abort', () => {
+        if (!page.alive || req.answeredAt !== undefined) return;
+        aborted = true;
+        page.open.delete(req);
+        if (req.keepalive) page.keepaliveBytes -= req.bytes;
+        req.answeredAt = now();
+        req.outcome += ', aborted';
+        reject(init.signal!.reason);
+      });
       // No answer while the page lives; its unload abandons the request.
       if (plan.kind === 'hang') return;
       setTimeout(() => {
+        // The Worker goes on with a request the page gave up on; nobody reads its answer.
+        if (aborted) return void (plan.stores && store(req, false, true));
         const alive = page.alive;
         page.open.delete(req);
         if (req.keepalive && alive) page.keepaliveBytes -= req.bytes;
@@ -1280,6 +1302,7 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
     violations,
     report: {
       requests: requests.filter((req) => req.kind === 'fetch').length,
+      aborted: requests.filter((req) => req.outcome.endsWith('aborted')).length,
       beacons: requests.filter((req) => req.kind === 'beacon').length,
       stored: storedCount,
       duplicates,
