@@ -422,14 +422,16 @@ export function createTracker(options: TrackerOptions): Tracker {
   };
 
   // Sends one batch: with keepalive while the budget allows; past it, by beacon during unload, or
-  // else not yet (false) because the requests in flight will flush again when they complete.
+  // else not yet (false) because the requests in flight will flush again when they complete. During
+  // unload, a batch over the budget (one event) fits no keepalive request or beacon: it waits for
+  // the next page load (true), and the batches behind it still go.
   const dispatch = (batch: TrackerEvent[], posts: Promise<void>[], unloading?: boolean): boolean => {
     const body = JSON.stringify(batch);
     const size = byteLength(body);
     if (keepalive && keepaliveBytes + size <= KEEPALIVE_BUDGET) posts.push(post(batch, body, size));
     // Without keepalive support, or for a batch that can never fit the budget, a plain request.
     else if (!unloading && (!keepalive || size > KEEPALIVE_BUDGET)) posts.push(post(batch, body, 0));
-    else if (!unloading || !sendBeacon(url(), body)) return false;
+    else if (!unloading || !sendBeacon(url(), body)) return size > KEEPALIVE_BUDGET;
     // A beacon gives no answer: its events stay in the outbox, marked in flight for the rest of
     // this page, and the next page load sends them again.
     else for (const event of batch) inFlight.add(event.id);

@@ -448,6 +448,23 @@ describe('tracker keepalive budget', () => {
     expect(beacon.ids()).toEqual(beaconed);
   });
 
+  // Found by reading flush(): the event over 64 KiB made its batch fail both keepalive and the
+  // beacon, and that stopped the unload flush before the events behind it.
+  it.each([true, false])('at unload sends the events behind one too large for any keepalive body (keepalive %s)', (keepalive) => {
+    // sendBeacon refuses a body over 64 KiB (https://w3c.github.io/beacon/#sendbeacon-method).
+    const beacon = createBeacon((body) => new TextEncoder().encode(body).length <= BUDGET);
+    holdReplies(endpoint);
+    // Batch limits above the event, so that tracking it sends nothing before the unload.
+    const tracker = start({ keepalive, sendBeacon: beacon.sendBeacon, flushIntervalMs: 60_000, maxBatchBytes: 100_000 });
+    tracker.track('huge', { pad: padding(70_000) });
+    tracker.track('b');
+    pageHide();
+    const atUnload = [...endpoint.requests.flatMap((request) => request.events), ...beacon.bodies.flatMap((body) => JSON.parse(body) as TrackerEvent[])];
+    expect(names(atUnload)).toEqual(['b']);
+    // The huge event waits for the next load, which sends it without keepalive.
+    expect(names(storedOutbox(storage))).toEqual(['huge', 'b']);
+  });
+
   it('uses sendBeacon at unload when fetch keepalive is unavailable', async () => {
     const beacon = createBeacon();
     const tracker = start({ keepalive: false, sendBeacon: beacon.sendBeacon });
