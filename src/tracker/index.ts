@@ -162,8 +162,9 @@ export interface Tracker {
 const KEEPALIVE_BUDGET = 65_536;
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_CAP_MS = 60_000;
-// An outbox its page has not written for this long belongs to a tab that closed without `pagehide`
-// (a crash; mobile browsers kill background tabs without it:
+// An outbox its page has not written for this long (a page holding events writes it at every
+// flush, at least once a minute while its sends fail) belongs to a tab that closed without
+// `pagehide` (a crash; mobile browsers kill background tabs without it:
 // https://developer.chrome.com/docs/web-platform/page-lifecycle-api#advice-hidden).
 const ABANDONED_OUTBOX_MS = 300_000;
 // A request unanswered this long is given up and its events are sent again (fetch itself has no
@@ -241,8 +242,8 @@ export function createTracker(options: TrackerOptions): Tracker {
     key = storageKey + ':' + key;
     try {
       storage!.setItem(key, JSON.stringify(value));
-      delete memory[key];
-      return true;
+      // true: the value is stored.
+      return delete memory[key];
     } catch {
       memory[key] = JSON.stringify(value);
     }
@@ -265,7 +266,15 @@ export function createTracker(options: TrackerOptions): Tracker {
   // answer leaves nothing behind.
   const box = 'q:' + uuid();
   let queue: TrackerEvent[] = [];
-  const save = (at = live ? now() : 0) => (queue.length ? write(box, [at, queue]) : (erase(box), true));
+  // What storage holds of this outbox. When a write fails (quota), storage keeps the outbox last
+  // written, with events acknowledged since, which the next page load would send again: what is
+  // left of it is written instead (smaller, it fits where the whole did not), or erased.
+  let stored: TrackerEvent[] = [];
+  // Truthy when storage holds the outbox.
+  const save = (at = live ? now() : 0) => {
+    if (queue.length && write(box, [at, queue])) return (stored = [...queue]);
+    (stored = stored.filter((event) => queue.includes(event))).length ? write(box, [at, stored]) : erase(box);
+  };
   const outboxes = () => {
     const keys: string[] = [];
     try {
@@ -276,26 +285,24 @@ export function createTracker(options: TrackerOptions): Tracker {
   // Makes the newest maxOutboxEvents of `events` the outbox; returns how many it left out.
   const bound = (events: TrackerEvent[]) => events.length - (queue = events.slice(-maxOutboxEvents)).length;
   const drop = (count: number) => count && console.warn(`tracker: outbox full, dropped ${count} oldest events (${(dropped += count)} so far)`);
-  // Takes over the outboxes of pages that are gone: marked so, or not written for
-  // ABANDONED_OUTBOX_MS. Their events go in front of this page's (they are older), less the ids it
-  // holds already, and their keys are erased once this page's outbox holding them is stored; when
-  // that write fails (quota) nothing changes, and a page that can write takes them over. A tab
-  // thought gone that is in fact open (its sends failing, or disabled, all that time) stores its
-  // events again when it next saves: they are sent twice, never lost.
+  // At start and in every flush: takes over the outboxes of pages that are gone (marked so, or not
+  // written for ABANDONED_OUTBOX_MS), and writes this page's again, with the time, so that a tab
+  // still trying to send is not taken for gone. Their events go in front of this page's (they are
+  // older), one per id, and their keys are erased once this page's outbox holding them is stored;
+  // when that write fails (quota) nothing changes, and a page that can write takes them over. A tab
+  // taken for gone that is in fact open (disabled, or its timers stopped all that time) stores its
+  // events again when it next saves, and two pages take over the same outbox when the view of
+  // storage of one lags behind the other's take-over: their events are sent twice, never lost.
   const adopt = () => {
     const kept = queue;
-    const ids = new Set(kept.map((event) => event.id));
     const adopted: TrackerEvent[] = [];
     const taken: string[] = [];
     for (const key of outboxes()) {
       const [at, events] = read(key) ?? [];
-      // A key gone since it was listed reads as no time, and is skipped.
-      if (key == box || !(now() - at >= ABANDONED_OUTBOX_MS)) continue;
-      for (const event of events) ids.has(event.id) || (ids.add(event.id), adopted.push(event));
-      taken.push(key);
+      // A key gone since it was listed reads as no time (NaN), and is skipped.
+      if (key != box && now() - at >= ABANDONED_OUTBOX_MS) adopted.push(...events), taken.push(key);
     }
-    if (!taken.length) return;
-    const over = bound([...adopted, ...kept]);
+    const over = bound([...new Map([...adopted, ...kept].map((event) => [event.id, event])).values()]);
     if (!save()) return (queue = kept);
     drop(over);
     for (const key of taken) erase(key);
@@ -548,7 +555,7 @@ export function createTracker(options: TrackerOptions): Tracker {
       consented = false;
       stop();
       queue = [];
-      for (const key of [box, ...outboxes(), 'aid', 'sid', 'uid']) erase(key);
+      for (const key of [...outboxes(), 'aid', 'sid', 'uid']) erase(key);
     },
     destroy() {
       live = false;
