@@ -211,6 +211,12 @@ export function createTracker(options: TrackerOptions): Tracker {
   const inFlight = new Set<string>();
   const listeners: (() => void)[] = [];
   let live = true;
+  // From pagehide until the page is shown again (restored from the back/forward cache): every write
+  // of the outbox marks it gone, also one made after pagehide (the keepalive request failing, an
+  // answer, an event another pagehide listener tracks), or the page's last write would read as an
+  // open tab's and its events would wait 5 minutes (found by test/e2e/clickstream.test.ts: a tab
+  // closed while offline).
+  let gone = false;
   let enabled = true;
   let consented = !requireConsent;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -221,10 +227,10 @@ export function createTracker(options: TrackerOptions): Tracker {
   let starved = false;
   let lastUrl = location.href;
   let referrer = document.referrer;
-  let encoder: TextEncoder | undefined;
   const url = typeof endpoint == 'string' ? () => endpoint : endpoint;
 
-  const byteLength = (text: string) => (encoder ??= new TextEncoder()).encode(text).length;
+  // UTF-8 bytes of a string: what the body of a request or beacon weighs.
+  const byteLength = (text: string) => new Blob([text]).size;
   const uuid = (): string =>
     // randomUUID exists only in secure contexts; the fallback builds the same v4 layout.
     crypto.randomUUID?.() ??
@@ -271,7 +277,7 @@ export function createTracker(options: TrackerOptions): Tracker {
   // left of it is written instead (smaller, it fits where the whole did not), or erased.
   let stored: TrackerEvent[] = [];
   // Truthy when storage holds the outbox.
-  const save = (at = live ? now() : 0) => {
+  const save = (at = live && !gone ? now() : 0) => {
     if (queue.length && write(box, [at, queue])) return (stored = [...queue]);
     (stored = stored.filter((event) => queue.includes(event))).length ? write(box, [at, stored]) : erase(box);
   };
@@ -340,10 +346,9 @@ export function createTracker(options: TrackerOptions): Tracker {
     let [sessionId, lastActivity] = read('sid') ?? [];
     if (!sessionId || ts - lastActivity > sessionTimeoutMs) sessionId = uuid();
     write('sid', [sessionId, ts]);
-    // FNV-1a of the session id, as a fraction of 2^32: the same answer for the whole session.
-    let hash = 2166136261;
-    for (let i = 0; i < sessionId.length; i++) hash = Math.imul(hash ^ sessionId.charCodeAt(i), 16777619);
-    if ((hash >>> 0) / 2 ** 32 >= sampleRate) return;
+    // The session id's last 8 hex digits (random in a v4 UUID, RFC 9562 §5.4), as a fraction of
+    // 2^32: the same answer for the whole session.
+    if (parseInt(sessionId.slice(-8), 16) / 2 ** 32 >= sampleRate) return;
     let anonymousId = read('aid');
     if (!anonymousId) write('aid', (anonymousId = uuid()));
     queue.push({
@@ -373,8 +378,9 @@ export function createTracker(options: TrackerOptions): Tracker {
     try {
       const response = await send(url(), {
         method: 'POST',
+        // A string body goes as `text/plain;charset=UTF-8` (https://fetch.spec.whatwg.org/#bodyinit-unions,
+        // "extract"): a CORS-safelisted type, so no preflight, and what sendBeacon sends too.
         body,
-        headers: { 'content-type': 'text/plain;charset=UTF-8' },
         keepalive: bytes > 0,
         credentials: 'omit',
         // AbortSignal.timeout is missing before Chrome 103, Firefox 100 and Safari 16, where a
@@ -451,9 +457,9 @@ export function createTracker(options: TrackerOptions): Tracker {
     stop();
     const posts: Promise<void>[] = [];
     const wait = retryAt - now();
-    if (!usable()) return Promise.resolve();
-    adopt();
-    if (wait > 0) arm(wait);
+    if (!usable()) {
+      // Nothing to send: disabled, without consent, or destroyed.
+    } else if ((adopt(), wait > 0)) arm(wait);
     else {
       const pending = queue.filter((event) => !inFlight.has(event.id));
       for (let i = 0; i < pending.length; ) {
@@ -497,7 +503,12 @@ export function createTracker(options: TrackerOptions): Tracker {
   listen(document, 'visibilitychange', () => document.visibilityState == 'hidden' && flush(true));
   listen(window, 'pagehide', () => {
     flush(true);
-    save(0);
+    gone = true;
+    save();
+  });
+  listen(window, 'pageshow', () => {
+    gone = false;
+    save();
   });
   listen(window, 'online', () => {
     retryAt = 0;

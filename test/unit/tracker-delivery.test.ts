@@ -291,6 +291,39 @@ describe('tracker outboxes of other tabs', () => {
     expect(storedOutbox(storage)).toEqual([]);
   });
 
+  it("keeps a closed tab's outbox marked gone when its pagehide request fails afterwards, or another listener tracks", async () => {
+    // Offline at close: the keepalive request made at pagehide fails a moment later, while the
+    // page is still there, and its failure writes the outbox again. So does an event another
+    // pagehide listener tracks after ours. Both writes must keep the outbox marked gone.
+    down();
+    const closed = start();
+    closed.track('a');
+    window.addEventListener('pagehide', () => closed.track('bye'), { once: true });
+    pageHide();
+    await vi.advanceTimersByTimeAsync(0); // the failed request is handled
+    expect(endpoint.requests.length).toBeGreaterThan(0);
+    up();
+    const next = start();
+    await next.flush();
+    expect(sentNames().slice(-2)).toEqual(['a', 'bye']);
+    expect(storedOutbox(storage)).toEqual([]);
+  });
+
+  it('writes the outbox as an open tab again when the page is shown from the back/forward cache', async () => {
+    const restoredEndpoint = createEndpoint(() => new TypeError('Failed to fetch'));
+    const restored = start({ fetch: restoredEndpoint.fetch });
+    restored.track('a');
+    pageHide(); // into the back/forward cache: marked gone…
+    window.dispatchEvent(new Event('pageshow')); // …and shown again: open
+    await vi.advanceTimersByTimeAsync(0);
+    const other = start();
+    await other.flush();
+    // The other tab leaves the restored page's outbox to it.
+    expect(sentNames()).toEqual([]);
+    expect(names(storedOutbox(storage))).toEqual(['a']);
+    expect(restoredEndpoint.requests.length).toBeGreaterThan(0);
+  });
+
   it('leaves the outbox of an open tab to that tab, also when its sends have failed for longer than 5 minutes', async () => {
     const endpoints = [createEndpoint(() => new TypeError('Failed to fetch')), createEndpoint(() => new TypeError('Failed to fetch'))];
     start({ fetch: endpoints[0]!.fetch }).track('a');

@@ -13,8 +13,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 // to 2,700 when each page load got an outbox key of its own, taking over the outboxes of pages
 // that are gone (2,428 B before, 2,657 B after): the shared key lost one tab's events, since
 // localStorage has no lock across tabs (test/unit/tracker-invariants.test.ts). 2,693 B with the
-// request timeout, the unload flush past an oversized event and the stored-outbox fallback.
-const GZIP_CEILING_BYTES = 2_700;
+// request timeout, the unload flush past an oversized event and the stored-outbox fallback; 2,711 B
+// once a page's writes after pagehide keep its outbox marked gone (test/e2e/clickstream.test.ts).
+// Then trimmed to 2,613 B (no Content-Type of its own: fetch sends a string body as text/plain;
+// sampling from the session id's random digits instead of a hash of it; Blob for UTF-8 lengths) and
+// the ceiling lowered to 2,650. The issue's 2.5 KB is exceeded by about 110 B, the cost of not
+// losing a tab's events; said in the closing note.
+const GZIP_CEILING_BYTES = 2_650;
 // A path, not `new URL('../..', import.meta.url)`: under happy-dom, URL is the DOM's.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
