@@ -459,8 +459,11 @@ export function createTracker(options: TrackerOptions): Tracker {
     const wait = retryAt - now();
     if (!usable()) {
       // Nothing to send: disabled, without consent, or destroyed.
-    } else if ((adopt(), wait > 0)) arm(wait);
+    } else if (wait > 0) arm(wait);
     else {
+      // Not during a backoff: a page tracking many events then flushes on each one, and each would
+      // read every outbox and write its own again for nothing.
+      adopt();
       const pending = queue.filter((event) => !inFlight.has(event.id));
       for (let i = 0; i < pending.length; ) {
         const room = KEEPALIVE_BUDGET - keepaliveBytes;
