@@ -412,6 +412,9 @@ export function createTracker(options: TrackerOptions): Tracker {
       console.warn(`tracker: event ${batch[0]!.id} dropped: too large (413)`);
     }
     if (done.size) acknowledge(done);
+    // The Worker's Retry-After holds back every request of the page, also when this one's events
+    // all settled (rejected by a 503, say) and none of them waits for it.
+    retryAt = Math.max(retryAt, now() + retryAfter);
     const left = batch.filter((event) => !done.has(event.id));
     if (!left.length) attempt = 0;
     else if (status == 413) {

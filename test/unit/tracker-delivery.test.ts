@@ -608,6 +608,24 @@ describe('tracker retries', () => {
     expect(names(storedOutbox(storage))).toEqual([]);
   });
 
+  it("holds every request back for a Retry-After whose request's events all settled", async () => {
+    // A 503 with Retry-After whose events were all rejected (found by the invariants test, seed 56
+    // with two tabs and lagging storage): nothing of it is retried, yet the Worker asked the page
+    // to wait, and the next request went out at once.
+    endpoint.answer((events) => collectResponse({ rejected: events.map((event) => ({ id: event.id, reason: 'invalid' })) }, 503, { 'retry-after': '7' }));
+    const tracker = start();
+    tracker.track('a');
+    await tracker.flush();
+    endpoint.answer((events) => collectResponse({ accepted: events.map((event) => event.id) }));
+    tracker.track('b');
+    await tracker.flush();
+    await vi.advanceTimersByTimeAsync(6_999);
+    expect(endpoint.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(times()).toEqual([0, 7_000]);
+    expect(names(endpoint.requests[1]!.events)).toEqual(['b']);
+  });
+
   it('accepts Retry-After as an HTTP date', async () => {
     const until = new Date(Date.now() + 30_000).toUTCString();
     endpoint.answer(() => new Response('', { status: 429, headers: { 'retry-after': until } }));
