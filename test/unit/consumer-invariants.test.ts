@@ -93,6 +93,7 @@ import { encodeAggregatedRecord } from '../../src/internal/kpl.ts';
 import { getRecords } from '../../src/operations/get-records.ts';
 import { getShardIterator } from '../../src/operations/get-shard-iterator.ts';
 import { listShards } from '../../src/operations/list-shards.ts';
+import { sleep } from '../../src/internal/sleep.ts';
 import { bodyText } from '../support/fake-fetch.ts';
 import { hash32, randomInt, seededRandom } from '../support/seeded-random.ts';
 import { createFakeKinesis } from './consumer-fake-kinesis.ts';
@@ -758,17 +759,7 @@ function createService(world: World, config: ServiceConfig, violate: (message: s
           open++;
           try {
             // As a real fetch does, an aborted request rejects with the signal's reason.
-            await new Promise<void>((resolve, reject) => {
-              const onAbort = () => {
-                clearTimeout(timer);
-                reject(signal!.reason);
-              };
-              const timer = setTimeout(() => {
-                signal?.removeEventListener('abort', onAbort);
-                resolve();
-              }, latency);
-              signal?.addEventListener('abort', onAbort, { once: true });
-            });
+            await sleep(latency, signal ?? undefined);
           } finally {
             open--;
           }

@@ -57,6 +57,7 @@ import {
   type PutResult,
 } from '../../src/producer/index.ts';
 import { decodeAggregatedRecord } from '../../src/internal/kpl.ts';
+import { sleep } from '../../src/internal/sleep.ts';
 import { ShardMap } from '../../src/producer/shard-map.ts';
 import { backoffDelay } from '../../src/retry.ts';
 import { awsError, bodyText, json, networkError } from '../support/fake-fetch.ts';
@@ -810,17 +811,7 @@ function createResharder(deps: ResharderDeps) {
         if (delay > 0) {
           listing.waits++;
           // As a real fetch does, the wait ends when the request is aborted (close() aborts it).
-          await new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(resolve, delay);
-            init?.signal?.addEventListener(
-              'abort',
-              () => {
-                clearTimeout(timer);
-                reject(init.signal!.reason);
-              },
-              { once: true },
-            );
-          }).finally(() => listing.waits--);
+          await sleep(delay, init?.signal ?? undefined).finally(() => listing.waits--);
         }
         let token: string | undefined;
         if (!fails && more) {
@@ -1068,17 +1059,7 @@ async function runCase(config: CaseConfig): Promise<{ violations: string[]; repo
             slowListingDone = true;
             slowListingWaiting = true;
             // As a real fetch does, the wait ends when the request is aborted (close() aborts it).
-            await new Promise<void>((resolve, reject) => {
-              const timer = setTimeout(resolve, randomInt(fakeRandom, 200, 1_500));
-              init?.signal?.addEventListener(
-                'abort',
-                () => {
-                  clearTimeout(timer);
-                  reject(init.signal!.reason);
-                },
-                { once: true },
-              );
-            }).finally(() => (slowListingWaiting = false));
+            await sleep(randomInt(fakeRandom, 200, 1_500), init?.signal ?? undefined).finally(() => (slowListingWaiting = false));
           }
           return await kinesis.fetch(input, init);
         } finally {
