@@ -106,7 +106,7 @@ describe('readStreamEnhanced', () => {
     const s0 = shardIdOf(0);
     fake.put(s0, 'a', 'a1');
     fake.put(s0, 'a', 'a2');
-    const [s1] = fake.split(s0);
+    const [s1, s2] = fake.split(s0);
     fake.put(s1.id, 'a', 'a3');
     fake.put(s1.id, 'a', 'a4');
     const checkpoints = createMemoryCheckpointStore();
@@ -119,7 +119,10 @@ describe('readStreamEnhanced', () => {
     const second = await take(fetch, 1, { checkpoints, checkpointing: 'manual' });
     expect(second.map(recordText)).toEqual(['a4']);
     expect(subscriptions.map((s) => s.shardId)).not.toContain(s0);
-    expect(subscriptions[0]!.position).toEqual({ Type: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: first[2]!.sequenceNumber });
+    // Both children are subscribed to, in whichever order their readers start; the one read
+    // before resumes after its checkpoint, its empty sibling from its start.
+    expect(subscriptions.find((s) => s.shardId === s1.id)!.position).toEqual({ Type: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: first[2]!.sequenceNumber });
+    expect(subscriptions.find((s) => s.shardId === s2.id)?.position ?? { Type: 'TRIM_HORIZON' }).toEqual({ Type: 'TRIM_HORIZON' });
   });
 
   it('refuses options without a consumer ARN', async () => {
