@@ -141,7 +141,9 @@ const BUNDLE_APPS = {
 const client = createKinesisClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
 export const send = (data) => putRecords(client, { StreamName: 's', Records: [{ PartitionKey: 'k', Data: data }] });`,
   'kinesis-edge/tracker (page side of the clickstream)': `import { createTracker } from ${JSON.stringify(join(root, 'dist/tracker/index.js'))};
-export const tracker = createTracker({ endpoint: '/collect', clicks: true });`,
+export const tracker = createTracker({ endpoint: '/collect' });`,
+  'kinesis-edge/tracker with click capture': `import { captureClicks, createTracker } from ${JSON.stringify(join(root, 'dist/tracker/index.js'))};
+export const tracker = createTracker({ endpoint: '/collect', clicks: captureClicks() });`,
   'aws-sdk': `import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 const client = new KinesisClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
 export const send = (data) => client.send(new PutRecordsCommand({ StreamName: 's', Records: [{ PartitionKey: 'k', Data: data }] }));`,

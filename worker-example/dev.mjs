@@ -260,7 +260,7 @@ async function answers(url) {
 
 /**
  * Bundles the tracker (src/tracker/index.ts) for the demo page with esbuild, as one IIFE that
- * exposes `window.KinesisEdgeTracker` ({ createTracker }).
+ * exposes `window.KinesisEdgeTracker` ({ createTracker, captureClicks, … }).
  * @returns {Promise<{ html: string, trackerJs: string }>}
  */
 export async function buildDemoPage() {

@@ -8,10 +8,12 @@
 // only when the Worker acknowledges them (accepted or rejected). In-flight marks live in memory
 // only, so a page load that takes over an outbox resends whatever was not acknowledged, with the
 // same ids; consumers dedupe by `id`. The wire contract is in ./event.ts.
+import type { ClickCapture } from './clicks.ts';
 import type { CollectResponse, TrackerEvent, TrackerEventType, TrackerProperties } from './event.ts';
 
 export type { CollectResponse, TrackerEvent, TrackerEventType, TrackerProperties } from './event.ts';
 export { TRACKER_EVENT_LIMITS } from './event.ts';
+export { captureClicks, type ClickCapture } from './clicks.ts';
 
 /** The subset of the Web Storage API the tracker uses (`localStorage` fits). */
 export interface TrackerStorage {
@@ -58,13 +60,11 @@ export interface TrackerOptions {
    */
   trackPageViews?: boolean;
   /**
-   * Record clicks on opted-in elements: `true` for elements matching `[data-track]` (the
-   * attribute's value is the event name, `data-track-*` attributes become properties), or your
-   * own CSS selector. One capturing listener on `document`, so `stopPropagation` does not hide
-   * clicks.
-   * @default false
+   * Record clicks on opted-in elements: `captureClicks()` for elements matching `[data-track]`,
+   * `captureClicks(selector)` for your own (see {@link captureClicks}). Off by default, and a page
+   * that leaves it off does not carry the click code.
    */
-  clicks?: boolean | string;
+  clicks?: ClickCapture;
   /**
    * Most events in one request; a full batch is sent at once.
    * @default 50
@@ -176,9 +176,9 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * Starts a clickstream tracker that posts batches of {@link TrackerEvent} to your ingest Worker.
  *
  * @example
- * import { createTracker } from 'kinesis-edge/tracker';
+ * import { captureClicks, createTracker } from 'kinesis-edge/tracker';
  *
- * const tracker = createTracker({ endpoint: 'https://ingest.example.com/collect', clicks: true });
+ * const tracker = createTracker({ endpoint: 'https://ingest.example.com/collect', clicks: captureClicks() });
  * tracker.track('signup', { plan: 'pro' });
  * // <button data-track="buy" data-track-sku="A1">Buy</button> is recorded when clicked.
  */
@@ -520,16 +520,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     retryAt = 0;
     flush();
   });
-  if (clicks)
-    listen(document, 'click', (event: MouseEvent) => {
-      const element = (event.target as Element).closest?.(clicks === true ? '[data-track]' : clicks) as HTMLElement;
-      if (!element) return;
-      const properties: TrackerProperties = { text: element.textContent!.trim().slice(0, 64) };
-      // data-track-plan="pro" → { plan: 'pro' }
-      for (const key in element.dataset)
-        if (key.length > 5 && key.startsWith('track')) properties[key[5]!.toLowerCase() + key.slice(6)] = element.dataset[key];
-      emit('click', element.dataset.track || element.id || element.localName, properties);
-    });
+  if (clicks) listen(document, 'click', clicks((name, properties) => emit('click', name, properties)));
   if (trackPageViews) {
     const navigated = () => location.href != lastUrl && page();
     listen(window, 'popstate', navigated);

@@ -9,26 +9,27 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-// The issue's target: "the tracker alone at most 2.5 KB gzip". Measured 2352 B when written. Raised
-// to 2,700 when each page load got an outbox key of its own, taking over the outboxes of pages
-// that are gone (2,428 B before, 2,657 B after): the shared key lost one tab's events, since
-// localStorage has no lock across tabs (test/unit/tracker-invariants.test.ts). 2,693 B with the
-// request timeout, the unload flush past an oversized event and the stored-outbox fallback; 2,711 B
-// once a page's writes after pagehide keep its outbox marked gone (test/e2e/clickstream.test.ts).
-// Then trimmed to 2,613 B (no Content-Type of its own: fetch sends a string body as text/plain;
-// sampling from the session id's random digits instead of a hash of it; Blob for UTF-8 lengths) and
-// the ceiling lowered to 2,650. The issue's 2.5 KB is exceeded by about 110 B, the cost of not
-// losing a tab's events; said in the closing note.
-const GZIP_CEILING_BYTES = 2_650;
+// The issue's target: "the tracker alone at most 2.5 KB gzip". Measured 2352 B when written. Each
+// page load's outbox key of its own (localStorage has no lock across tabs:
+// test/unit/tracker-invariants.test.ts), the request timeout, the unload flush past an oversized
+// event and the stored-outbox fallback took it to 2,711 B; trims (no Content-Type of its own: fetch
+// sends a string body as text/plain; sampling from the session id's random digits; Blob for UTF-8
+// lengths) to 2,617 B; click capture moved to `captureClicks` (./clicks.ts), which a page imports
+// only when it captures clicks, to 2,488 B. Raise this only in the commit that causes the growth,
+// saying why, and never past the issue's 2,500.
+const GZIP_CEILING_BYTES = 2_500;
+// With click capture (`clicks: captureClicks()`): measured 2,658 B.
+const WITH_CLICKS_GZIP_CEILING_BYTES = 2_700;
 // A path, not `new URL('../..', import.meta.url)`: under happy-dom, URL is the DOM's.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 let code = '';
+let withClicks = '';
 let inputs: string[] = [];
 
-beforeAll(async () => {
-  const result = await build({
-    stdin: { contents: "export { createTracker } from './src/tracker/index.ts';", resolveDir: root, loader: 'ts' },
+const bundle = (contents: string) =>
+  build({
+    stdin: { contents, resolveDir: root, loader: 'ts' },
     bundle: true,
     minify: true,
     format: 'esm',
@@ -39,8 +40,14 @@ beforeAll(async () => {
     absWorkingDir: root,
     logLevel: 'silent',
   });
+
+beforeAll(async () => {
+  const result = await bundle("export { createTracker } from './src/tracker/index.ts';");
   code = result.outputFiles[0]!.text;
   inputs = Object.keys(result.metafile.inputs).filter((input) => input !== '<stdin>');
+  withClicks = (
+    await bundle("import { captureClicks, createTracker } from './src/tracker/index.ts'; export const start = (endpoint: string) => createTracker({ endpoint, clicks: captureClicks() });")
+  ).outputFiles[0]!.text;
 });
 
 describe('tracker bundle', () => {
@@ -48,6 +55,15 @@ describe('tracker bundle', () => {
     const gzipped = gzipSync(code).length;
     expect(gzipped).toBeGreaterThan(1_000);
     expect(gzipped).toBeLessThanOrEqual(GZIP_CEILING_BYTES);
+  });
+
+  it('leaves click capture out unless the page imports captureClicks', () => {
+    expect(code).not.toContain('[data-track]');
+    expect(withClicks).toContain('[data-track]');
+    const gzipped = gzipSync(withClicks).length;
+    console.log(`tracker ${gzipSync(code).length} B gzip, with click capture ${gzipped} B`);
+    expect(gzipped).toBeGreaterThan(gzipSync(code).length);
+    expect(gzipped).toBeLessThanOrEqual(WITH_CLICKS_GZIP_CEILING_BYTES);
   });
 
   it('pulls in nothing from outside src/tracker/', () => {

@@ -3,7 +3,7 @@
 // consent, sampling, page views on SPA navigations, click capture, enable/disable and destroy.
 // Every assertion is on requests captured by the injected fetch or on the injected storage.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTracker, type Tracker, type TrackerOptions } from '../../src/tracker/index.ts';
+import { captureClicks, createTracker, type Tracker, type TrackerOptions } from '../../src/tracker/index.ts';
 import { createEndpoint, memoryStorage, storedOutbox, type FakeEndpoint } from '../support/tracker-harness.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -177,7 +177,7 @@ describe('tracker sessions', () => {
 
 describe('tracker consent', () => {
   it('stores and sends nothing before grantConsent()', async () => {
-    const tracker = start({ requireConsent: true, trackPageViews: true, clicks: true });
+    const tracker = start({ requireConsent: true, trackPageViews: true, clicks: captureClicks() });
     tracker.track('a');
     tracker.identify('user-1');
     tracker.page();
@@ -321,7 +321,7 @@ describe('tracker click capture', () => {
       <button data-track="signup-button" data-track-plan="pro"><span>Sign up</span></button>
       <button id="plain">Plain</button>
       <a data-track="docs-link" href="#docs">Docs</a>`;
-    const tracker = start({ clicks: true });
+    const tracker = start({ clicks: captureClicks() });
     document.querySelector('span')!.click();
     document.querySelector<HTMLElement>('#plain')!.click();
     // A handler that stops propagation does not hide the click: the tracker listens in capture.
@@ -341,7 +341,7 @@ describe('tracker click capture', () => {
 
   it('records clicks matching a configured selector, named by id or tag', async () => {
     document.body.innerHTML = '<div class="cta" id="hero-cta">Go</div><p class="cta">Read</p><p>Other</p>';
-    const tracker = start({ clicks: '.cta' });
+    const tracker = start({ clicks: captureClicks('.cta') });
     for (const element of document.querySelectorAll<HTMLElement>('p, div')) element.click();
     await tracker.flush();
     expect(endpoint.requests[0]!.events.map((event) => event.name)).toEqual(['hero-cta', 'p']);
@@ -374,7 +374,7 @@ describe('tracker lifecycle', () => {
 
   it('leaves no timers or listeners after destroy()', async () => {
     endpoint.answer(() => new Response('busy', { status: 503 }));
-    const tracker = start({ clicks: true, trackPageViews: true });
+    const tracker = start({ clicks: captureClicks(), trackPageViews: true });
     await tracker.flush();
     tracker.track('pending');
     expect(vi.getTimerCount()).toBe(1);
