@@ -74,6 +74,10 @@ type Item =
  *   cancelled before the iterator settles.
  * - **Delivery**: at least once across restarts (records after the last checkpoint are delivered
  *   again); exactly once within one run, also across expired iterators and throttling.
+ * - **Failures**: throttling is waited out; other retryable faults (5xx, network) of GetRecords,
+ *   GetShardIterator and ListShards, the first listing included, are waited out up to
+ *   `maxConsecutiveErrors` in a row; anything else (no such stream, access denied) ends the
+ *   iteration with the error.
  *
  * Concurrent readers of one stream are not coordinated: use one reader per stream and store.
  *
@@ -161,16 +165,18 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
     await addShards(shards, atStart);
   };
 
-  // A listing the iteration waits for (a shard ended with children or a merge partner not known
-  // yet, or every known shard is finished): a throttled or failed ListShards is waited out as a
-  // shard reader waits out GetRecords' (same backoff, same limit on other failures in a row), not
-  // thrown at the caller, which would end a long-running read over one LimitExceededException.
-  // Found by test/unit/consumer-invariants.test.ts.
+  // A listing the iteration waits for (the first one, a shard ended with children or a merge
+  // partner not known yet, or every known shard is finished): a throttled or failed ListShards is
+  // waited out as a shard reader waits out GetRecords' (same backoff, same limit on other failures
+  // in a row), not thrown at the caller, which would end a long-running read over one
+  // LimitExceededException (found by test/unit/consumer-invariants.test.ts) or fail a start that
+  // a moment's patience would have made. A fault that waiting cannot mend (no such stream, access
+  // denied) is still thrown at once.
   const listingBackoff = createFailureBackoff(polling, signal);
-  const relist = async () => {
+  const relist = async (atStart = false) => {
     for (;;) {
       try {
-        await refresh(false);
+        await refresh(atStart);
         listingBackoff.reset();
         return;
       } catch (error) {
@@ -199,7 +205,7 @@ export async function* readStream(client: KinesisClient, options: ReadStreamOpti
   };
 
   try {
-    await refresh(true);
+    await relist(true);
     if (refreshEvery > 0 && refreshEvery < Infinity) {
       track(
         (async () => {

@@ -317,10 +317,32 @@ describe('readStream', () => {
     expect(fake.openRequests).toBe(0);
   });
 
+  it('waits out a throttled or failing ListShards at the start, as later listings do', async () => {
+    const fake = createFakeKinesis(1);
+    fake.put(shardIdOf(0), 'k', 'k0');
+    fake.faults = [
+      { operation: 'ListShards', status: 400, type: 'LimitExceededException' },
+      { operation: 'ListShards', status: 500, type: 'InternalFailure' },
+      { operation: 'ListShards', status: 503, type: 'ServiceUnavailable' },
+    ];
+    const records = await take(fake, 1);
+    expect(texts(records)).toEqual(['k0']);
+    expect(fake.callsOf('ListShards')).toHaveLength(4);
+  });
+
+  it('gives up on a ListShards failing at the start more times in a row than maxConsecutiveErrors', async () => {
+    const fake = createFakeKinesis(1);
+    fake.faults = Array.from({ length: 3 }, () => ({ operation: 'ListShards', status: 500, type: 'InternalFailure' }));
+    await expect(take(fake, 1, { maxConsecutiveErrors: 2 })).rejects.toMatchObject({ code: 'InternalFailure' });
+    expect(fake.callsOf('ListShards')).toHaveLength(3);
+  });
+
   it('surfaces a failing ListShards at the start', async () => {
     const fake = createFakeKinesis(1);
     fake.faults = [{ operation: 'ListShards', status: 400, type: 'ResourceNotFoundException', message: 'Stream test under account 123456789012 not found.' }];
     await expect(take(fake, 1)).rejects.toThrow(/ListShards failed: ResourceNotFoundException/);
+    // Not retried: waiting does not make a stream exist.
+    expect(fake.callsOf('ListShards')).toHaveLength(1);
   });
 
   it('leaves no timer and no request behind after break', async () => {
