@@ -1,7 +1,7 @@
 // Stand-ins for the browser tracker's unit tests: a fake ingest endpoint (a `fetch` that records
 // every request and answers like the Worker's `/collect` route, contract in src/tracker/event.ts),
 // an in-memory Web Storage, a beacon recorder, and helpers for page lifecycle events.
-import type { CollectResponse, TrackerEvent, TrackerStorage } from '../../src/tracker/index.ts';
+import type { CollectResponse, TrackerEvent, TrackerOptions, TrackerStorage } from '../../src/tracker/index.ts';
 
 /** One request the fake endpoint received. */
 export interface SentRequest {
@@ -108,6 +108,18 @@ export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => voi
   });
   return { promise, resolve };
 }
+
+/**
+ * What the tracker tests give every tracker unless a test says otherwise: the clock vitest fakes, a
+ * fixed jitter draw, keepalive on, beacons refused, and no automatic page views.
+ */
+export const TEST_TRACKER_OPTIONS = {
+  now: () => Date.now(),
+  random: () => 0.5,
+  keepalive: true,
+  sendBeacon: () => false,
+  trackPageViews: false,
+} satisfies Partial<TrackerOptions>;
 
 /** A Web Storage in a Map, shared between "page loads" by passing the same instance. */
 export function memoryStorage(): TrackerStorage & { data: Map<string, string> } {

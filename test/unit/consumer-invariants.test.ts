@@ -285,6 +285,19 @@ function createWorld(config: WorldConfig, random: () => number): World {
     shard.endingSeq = nextSequence();
   };
 
+  /** Every shard reached from `shardId` through `parents` or `children` links, nearest first. */
+  const lineageOf = (shardId: string, link: 'parents' | 'children') => {
+    const out: string[] = [];
+    const visit = (id: string) => {
+      for (const next of shards.get(id)?.[link] ?? []) {
+        if (out.includes(next)) continue;
+        out.push(next);
+        visit(next);
+      }
+    };
+    visit(shardId);
+    return out;
+  };
   const world: World = {
     shards,
     bySeq,
@@ -361,30 +374,8 @@ function createWorld(config: WorldConfig, random: () => number): World {
       first.children = [child.id];
       second.children = [child.id];
     },
-    ancestors(shardId) {
-      const out: string[] = [];
-      const visit = (id: string) => {
-        for (const parent of shards.get(id)?.parents ?? []) {
-          if (out.includes(parent)) continue;
-          out.push(parent);
-          visit(parent);
-        }
-      };
-      visit(shardId);
-      return out;
-    },
-    descendants(shardId) {
-      const out: string[] = [];
-      const visit = (id: string) => {
-        for (const child of shards.get(id)?.children ?? []) {
-          if (out.includes(child)) continue;
-          out.push(child);
-          visit(child);
-        }
-      };
-      visit(shardId);
-      return out;
-    },
+    ancestors: (shardId) => lineageOf(shardId, 'parents'),
+    descendants: (shardId) => lineageOf(shardId, 'children'),
     expected(record, deaggregate) {
       if (deaggregate && record.kind === 'aggregate') {
         return record.users.map((user, sub) => ({ key: `${record.sequenceNumber}/${sub}`, record, sub, partitionKey: user.partitionKey, data: user.data }));

@@ -15,6 +15,7 @@ import {
   padding,
   pageHide,
   storedOutbox,
+  TEST_TRACKER_OPTIONS,
   type FakeEndpoint,
 } from '../support/tracker-harness.ts';
 
@@ -30,11 +31,7 @@ function start(options: Partial<TrackerOptions> = {}): Tracker {
     endpoint: 'https://ingest.example.com/collect',
     fetch: endpoint.fetch,
     storage,
-    now: () => Date.now(),
-    random: () => 0.5,
-    keepalive: true,
-    sendBeacon: () => false,
-    trackPageViews: false,
+    ...TEST_TRACKER_OPTIONS,
     ...options,
   });
   trackers.push(tracker);

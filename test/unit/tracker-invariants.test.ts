@@ -66,7 +66,7 @@
 // (JSON) of every case.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTracker, TRACKER_EVENT_LIMITS, type Tracker, type TrackerEvent, type TrackerOptions, type TrackerStorage } from '../../src/tracker/index.ts';
-import { createEndpoint, hidePage, memoryStorage, OUTBOX_PREFIX, type FakeEndpoint } from '../support/tracker-harness.ts';
+import { createEndpoint, hidePage, memoryStorage, OUTBOX_PREFIX, TEST_TRACKER_OPTIONS, type FakeEndpoint } from '../support/tracker-harness.ts';
 import { randomInt, seededRandom } from '../support/seeded-random.ts';
 
 const ENDPOINT = 'https://ingest.example.com/collect';
@@ -1388,11 +1388,7 @@ describe('tracker delivery: the smallest cases of what the seeds found', () => {
     const tracker = createTracker({
       endpoint: ENDPOINT,
       storage: memoryStorage(),
-      now: () => Date.now(),
-      random: () => 0.5,
-      keepalive: true,
-      sendBeacon: () => false,
-      trackPageViews: false,
+      ...TEST_TRACKER_OPTIONS,
       ...options,
     });
     trackers.push(tracker);

@@ -4,7 +4,7 @@
 // Every assertion is on requests captured by the injected fetch or on the injected storage.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { captureClicks, createTracker, type Tracker, type TrackerOptions } from '../../src/tracker/index.ts';
-import { createEndpoint, memoryStorage, storedOutbox, type FakeEndpoint } from '../support/tracker-harness.ts';
+import { createEndpoint, memoryStorage, storedOutbox, TEST_TRACKER_OPTIONS, type FakeEndpoint } from '../support/tracker-harness.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const MINUTE = 60_000;
@@ -18,11 +18,7 @@ function start(options: Partial<TrackerOptions> = {}): Tracker {
     endpoint: 'https://ingest.example.com/collect',
     fetch: endpoint.fetch,
     storage,
-    now: () => Date.now(),
-    random: () => 0.5,
-    keepalive: true,
-    sendBeacon: () => false,
-    trackPageViews: false,
+    ...TEST_TRACKER_OPTIONS,
     ...options,
   });
   trackers.push(tracker);
