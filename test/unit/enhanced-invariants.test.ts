@@ -1046,26 +1046,26 @@ describe('readShardEnhanced: an abort while the caller holds a record (found by 
   // fixed the same way by the consumer invariants test (c545846).
   const client = (fake: typeof fetch) => createKinesisClient({ region: 'us-east-1', credentials: CREDENTIALS, fetch: fake, retry: { maxAttempts: 1 } });
   const shardOptions = (signal: AbortSignal) => ({ consumerARN: CONSUMER_ARN, shardId: READ_SHARD, from: { type: 'TRIM_HORIZON' as const }, signal });
-
-  it('throws the reason on the next call instead of the rest of the event already received', async () => {
-    const fake = streamingFetch([eventStreamResponse([eventMessage([wireRecord('1', 'a'), wireRecord('2', 'b'), wireRecord('3', 'c')], '3')], { then: 'hang' }).response]);
+  const reason = new Error('stop');
+  /** Reads the first record of `fake`'s shard, then aborts with `reason`: the iterator's next call must throw it. */
+  const readOneThenAbort = async (fake: typeof fetch) => {
     const controller = new AbortController();
     const iterator = readShardEnhanced(client(fake), shardOptions(controller.signal));
     expect((await iterator.next()).value).toMatchObject({ sequenceNumber: '1' });
-    const reason = new Error('stop');
     controller.abort(reason);
+    return iterator;
+  };
+
+  it('throws the reason on the next call instead of the rest of the event already received', async () => {
+    const fake = streamingFetch([eventStreamResponse([eventMessage([wireRecord('1', 'a'), wireRecord('2', 'b'), wireRecord('3', 'c')], '3')], { then: 'hang' }).response]);
+    const iterator = await readOneThenAbort(fake);
     // Before the fix: records 2 and 3, then the reason.
     await expect(iterator.next()).rejects.toBe(reason);
   });
 
   it('throws the reason on the next call instead of ending when the shard end was held', async () => {
     const last = eventMessage([wireRecord('1', 'a')], null, { childShards: [childShard('shardId-000000000001', [READ_SHARD])] });
-    const fake = streamingFetch([eventStreamResponse([last]).response]);
-    const controller = new AbortController();
-    const iterator = readShardEnhanced(client(fake), shardOptions(controller.signal));
-    expect((await iterator.next()).value).toMatchObject({ sequenceNumber: '1' });
-    const reason = new Error('stop');
-    controller.abort(reason);
+    const iterator = await readOneThenAbort(streamingFetch([eventStreamResponse([last]).response]));
     // Before the fix: { done: true, value: { childShards: [shardId-000000000001] } }.
     await expect(iterator.next()).rejects.toBe(reason);
 
@@ -1087,7 +1087,6 @@ describe('readShardEnhanced: an abort while the caller holds a record (found by 
     const controller = new AbortController();
     const batches = readShardEnhancedBatches(client(streamingFetch([stream.response])), shardOptions(controller.signal));
     expect((await batches.next()).value).toMatchObject({ records: [{ sequenceNumber: '1' }] });
-    const reason = new Error('stop');
     controller.abort(reason);
     // Before the fix: the batch of record 2.
     await expect(batches.next()).rejects.toBe(reason);
